@@ -1,0 +1,225 @@
+"""The `fleetledger` command: a thin shell over the Python API (flows are optional)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipelines import warehouse
+from pipelines.ingest import FileResult, IngestError, ingest_paths, raw_files
+from pipelines.registry import RegistryError
+from pipelines.report.render import ReportError, latest_full_month, render_month
+from pipelines.settings import DATA_DIR_ENV, Settings
+
+app = typer.Typer(
+    help=(
+        "fleetledger: the ledger of an AI agent fleet.\n\n"
+        "Workflow: raw exports (OTLP traces, bills) land in DATA/raw → `ingest` writes the "
+        "Parquet lake → `build` computes costs and marts into DATA/warehouse.duckdb → "
+        "`report` renders REPORTS/<month>/portfolio-review.html. `nightly` and `backfill` "
+        "run all three; `demo` generates a 90-day demo fleet and runs it end to end.\n\n"
+        "Example:  fleetledger demo && open reports/index.html"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+console = Console(stderr=True)
+
+DataDir = typer.Option(
+    Path("data"), "--data-dir", envvar=DATA_DIR_ENV, help="Data folder (raw/, lake/, warehouse)."
+)
+ConfigDir = typer.Option(Path("config"), "--config-dir", help="Folder with agents.yaml.")
+ReportsDir = typer.Option(Path("reports"), "--reports-dir", help="Where reports are written.")
+
+
+def _settings(data_dir: Path, config_dir: Path, reports_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, config_dir=config_dir, reports_dir=reports_dir).resolved()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+
+
+def run_ingest(settings: Settings, paths: list[Path], source_format: str | None = None):
+    """Ingest with a progress bar and a per-format summary; returns the file results."""
+    files = list(raw_files(paths))
+    with _progress() as progress:
+        task = progress.add_task("ingest", total=len(files))
+
+        def advance(result: FileResult) -> None:
+            progress.update(task, advance=1, description=f"ingest {result.path.name}")
+
+        results = ingest_paths(files, settings, source_format=source_format, on_file=advance)
+    _print_ingest_summary(results)
+    return results
+
+
+def _print_ingest_summary(results: list[FileResult]) -> None:
+    done = [r for r in results if r.status == "ingested"]
+    read = sum(r.rows_read for r in done)
+    accepted = sum(r.rows_accepted for r in done)
+    quarantined = sum(r.rows_quarantined for r in done)
+    unchanged = sum(r.status == "unchanged" for r in results)
+    console.print(
+        f"ingested {len(done)} files: {read:,} records = {accepted:,} accepted + "
+        f"{quarantined:,} quarantined; {unchanged} unchanged since last run"
+    )
+    skipped: dict[str, int] = {}
+    for r in results:
+        if r.status == "skipped":
+            skipped[r.note] = skipped.get(r.note, 0) + 1
+    for note, count in sorted(skipped.items()):
+        console.print(f"  skipped {count} files: {note}")
+    if quarantined:
+        console.print("  quarantined rows (with reasons) are in DATA/lake/quarantine/")
+
+
+def run_build(settings: Settings) -> None:
+    started = time.perf_counter()
+    models = warehouse.load_models()
+    with _progress() as progress:
+        task = progress.add_task("build", total=len(models))
+        warehouse.build(
+            settings,
+            on_model=lambda m: progress.update(task, advance=1, description=f"build {m.name}"),
+        )
+    console.print(f"built {settings.warehouse_path} in {time.perf_counter() - started:.1f}s")
+
+
+def run_report(settings: Settings, month: str | None) -> Path:
+    month = month or latest_full_month(settings)
+    path = render_month(settings, month)
+    console.print(f"report: {path}")
+    return path
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"error: {error}", style="bold red")
+    raise typer.Exit(2)
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(None, help="Files or folders (default: DATA/raw)."),
+    source_format: str = typer.Option(None, "--format", help="Force a format, e.g. otlp_json."),
+    data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir,
+) -> None:
+    """Ingest raw exports into the Parquet lake (re-running is a no-op for unchanged files).
+
+    Example:  fleetledger ingest data/raw/traces/otlp-2026-10-01.jsonl exports/
+    """
+    settings = _settings(data_dir, config_dir, reports_dir)
+    try:
+        run_ingest(settings, paths or [settings.raw_dir], source_format)
+    except IngestError as error:
+        _fail(error)
+
+
+@app.command()
+def build(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir):
+    """Compute costs and marts from the lake into DATA/warehouse.duckdb (swapped atomically).
+
+    Example:  fleetledger build --data-dir /srv/fleet/data
+    """
+    try:
+        run_build(_settings(data_dir, config_dir, reports_dir))
+    except RegistryError as error:
+        _fail(error)
+
+
+@app.command()
+def report(
+    month: str = typer.Option(None, "--month", help="YYYY-MM (default: latest full month)."),
+    data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir,
+) -> None:
+    """Render the portfolio review for a month, and reports/index.html.
+
+    Example:  fleetledger report --month 2026-10
+    """
+    try:
+        run_report(_settings(data_dir, config_dir, reports_dir), month)
+    except ReportError as error:
+        _fail(error)
+
+
+@app.command()
+def nightly(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir):
+    """Ingest new files, rebuild, render the latest full month (the scheduled job).
+
+    Example:  FLEETLEDGER_DATA_DIR=/srv/fleet/data fleetledger nightly
+    """
+    from pipelines.flows import nightly as nightly_flow
+
+    nightly_flow(str(data_dir), str(config_dir), str(reports_dir))
+
+
+@app.command()
+def backfill(
+    start: str = typer.Option(None, help="First month to render, YYYY-MM (default: all)."),
+    end: str = typer.Option(None, help="Last month to render, YYYY-MM (default: latest full)."),
+    data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir,
+) -> None:
+    """Ingest everything under DATA/raw, rebuild, and render every month in a range.
+
+    Example:  fleetledger backfill --start 2026-09 --end 2026-10
+    """
+    from pipelines.flows import backfill as backfill_flow
+
+    backfill_flow(str(data_dir), str(config_dir), str(reports_dir), start, end)
+
+
+@app.command()
+def demo(
+    days: int = typer.Option(90, help="Days of history to generate."),
+    calls_per_day: int = typer.Option(1200, help="Fleet-wide LLM calls per day."),
+    seed: int = typer.Option(7, help="Random seed (same seed + end = same data)."),
+    end: str = typer.Option(None, help="Last day, YYYY-MM-DD (default: yesterday, UTC)."),
+    generate_only: bool = typer.Option(False, help="Only write the raw files and registry."),
+    data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir,
+) -> None:
+    """Generate a demo fleet (20 agents, 5 teams, real formats) and run it end to end.
+
+    Example:  fleetledger demo --days 30 --calls-per-day 5000 --data-dir /tmp/fleet
+    """
+    from pipelines.synth import generate_demo
+
+    settings = _settings(data_dir, config_dir, reports_dir)
+    started = time.perf_counter()
+    summary = generate_demo(
+        settings.data_dir, settings.config_dir, days=days, calls_per_day=calls_per_day,
+        seed=seed, end=date.fromisoformat(end) if end else None,
+        progress=lambda message: console.print(f"demo: {message}"),
+    )
+    console.print(
+        f"demo: {summary.n_cases:,} cases, {summary.n_spans:,} spans in "
+        f"{summary.trace_files} OTLP files ({summary.trace_bytes / 1e6:.0f} MB), "
+        f"{summary.start} → {summary.end}, in {time.perf_counter() - started:.1f}s"
+    )
+    if generate_only:
+        return
+    from pipelines.flows import backfill as backfill_flow
+
+    backfill_flow(str(data_dir), str(config_dir), str(reports_dir), None, None)
+    console.print(f"open {settings.reports_dir / 'index.html'}")
+
+
+def main() -> None:
+    try:
+        app()
+    except (RegistryError, ReportError, IngestError) as error:
+        console.print(f"error: {error}", style="bold red")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""DuckDB connections configured the one way the project uses them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def connect(path: Path | str = ":memory:", *, memory_limit: str = "4GB", read_only: bool = False):
+    """A DuckDB connection in UTC with bounded memory and streaming-friendly settings."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"set memory_limit = '{memory_limit}'")  # a setting, not a data value
+    con.execute("set preserve_insertion_order = false")
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def sql_string(text: str | Path) -> str:
+    """Quote a trusted string (a file path, a constant) as a SQL literal.
+
+    Only for places DuckDB cannot take a bound parameter: view definitions and
+    `read_parquet` paths inside persisted views. Never for data values.
+    """
+    return "'" + str(text).replace("'", "''") + "'"

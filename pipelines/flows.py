@@ -1,0 +1,107 @@
+"""Prefect flows: wiring only. Each task calls one plain function; the logic lives there.
+
+Parameters are plain strings so deployments (prefect.yaml) can pass them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from pipelines import warehouse
+from pipelines.ingest import FileResult, ingest_paths
+from pipelines.report import queries
+from pipelines.report.render import latest_full_month, render_month
+from pipelines.settings import Settings
+
+
+def _settings(data_dir: str | None, config_dir: str, reports_dir: str) -> Settings:
+    return Settings.from_env(
+        data_dir=Path(data_dir) if data_dir else None,
+        config_dir=Path(config_dir),
+        reports_dir=Path(reports_dir),
+    )
+
+
+@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def ingest_new_files(settings: Settings) -> list[FileResult]:
+    """Ingest every raw file not ingested in this exact version yet."""
+    logger = get_run_logger()
+
+    def log(result: FileResult) -> None:
+        if result.status == "ingested":
+            logger.info(
+                "%s: %d records = %d accepted + %d quarantined",
+                result.path.name, result.rows_read, result.rows_accepted, result.rows_quarantined,
+            )
+        elif result.status == "skipped":
+            logger.info("%s: skipped (%s)", result.path.name, result.note)
+
+    results = ingest_paths([settings.raw_dir], settings, on_file=log)
+    logger.info(
+        "ingest: %d new, %d unchanged, %d skipped",
+        sum(r.status == "ingested" for r in results),
+        sum(r.status == "unchanged" for r in results),
+        sum(r.status == "skipped" for r in results),
+    )
+    return results
+
+
+@task(cache_policy=NO_CACHE)
+def build_warehouse(settings: Settings) -> list[str]:
+    """Rebuild the warehouse from the lake."""
+    models = warehouse.build(settings)
+    get_run_logger().info("built %s (%d models)", settings.warehouse_path, len(models))
+    return models
+
+
+@task(cache_policy=NO_CACHE)
+def render_report(settings: Settings, month: str) -> str:
+    """Render one month's portfolio review."""
+    path = render_month(settings, month)
+    get_run_logger().info("report %s: %s", month, path)
+    return str(path)
+
+
+@task(cache_policy=NO_CACHE)
+def months_to_render(settings: Settings, start: str | None, end: str | None) -> list[str]:
+    """Months with data between start and end (default: all, up to the latest full month)."""
+    from pipelines.db import connect
+
+    last = end or latest_full_month(settings)
+    con = connect(settings.warehouse_path, read_only=True)
+    try:
+        months = queries.months_with_data(con)
+    finally:
+        con.close()
+    return [m for m in months if (start is None or m >= start) and m <= last]
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(data_dir: str | None = None, config_dir: str = "config", reports_dir: str = "reports"):
+    """Ingest new files, rebuild the warehouse, render the latest full month."""
+    settings = _settings(data_dir, config_dir, reports_dir)
+    ingest_new_files(settings)
+    build_warehouse(settings)
+    return render_report(settings, latest_full_month(settings))
+
+
+@flow(name="backfill", log_prints=True)
+def backfill(
+    data_dir: str | None = None,
+    config_dir: str = "config",
+    reports_dir: str = "reports",
+    start: str | None = None,
+    end: str | None = None,
+):
+    """Ingest everything, rebuild, and render every month from start to end."""
+    settings = _settings(data_dir, config_dir, reports_dir)
+    ingest_new_files(settings)
+    build_warehouse(settings)
+    return [render_report(settings, month) for month in months_to_render(settings, start, end)]
+
+
+if __name__ == "__main__":
+    nightly()

@@ -1,0 +1,48 @@
+"""Read a text file (plain or gzip) as bounded batches of numbered lines."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+LINE_BATCH_BYTES = 64 * 1024 * 1024
+
+
+def open_text(path: Path):
+    """Open plain or gzip-compressed text, telling them apart by magic bytes, not name."""
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="\n")
+    return open(path, encoding="utf-8", errors="replace", newline="\n")
+
+
+def line_batches(path: Path, max_bytes: int = LINE_BATCH_BYTES) -> Iterator[pa.Table]:
+    """Yield tables (line_no int64 1-based, line string) of at most ~max_bytes text each.
+
+    Blank lines are skipped but keep their numbers counted, so line_no always
+    points at the real line of the file.
+    """
+    numbers: list[int] = []
+    lines: list[str] = []
+    size = 0
+    with open_text(path) as handle:
+        for line_no, line in enumerate(handle, start=1):
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            numbers.append(line_no)
+            lines.append(text)
+            size += len(text)
+            if size >= max_bytes:
+                yield _table(numbers, lines)
+                numbers, lines, size = [], [], 0
+    if lines:
+        yield _table(numbers, lines)
+
+
+def _table(numbers: list[int], lines: list[str]) -> pa.Table:
+    return pa.table({"line_no": pa.array(numbers, pa.int64()), "line": pa.array(lines, pa.string())})

@@ -1,0 +1,163 @@
+"""Model prices from genai-prices' bundled snapshot, compiled into a table SQL joins.
+
+Two small tables, built once per warehouse build (never per row, never from the network):
+- `model_prices`: one row per (price provider, price model, validity window, input-token
+  tier band) with USD per million tokens for input, output, cache read and cache write.
+  Validity windows and tier bands are found by asking genai-prices itself for the price
+  at each window start and band, so its rules are not re-implemented here.
+- `model_resolution`: the distinct (provider, model) names seen in traces, matched to a
+  price model by genai-prices' own matcher; unmatched names stay NULL → "unpriced".
+Only text-token prices are compiled; audio/image/search units are not priced (yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+from genai_prices import data_snapshot
+from genai_prices.types import (
+    ConditionalPrice,
+    ModelInfo,
+    StartDateConstraint,
+    TieredPrices,
+    calc_unit_price,
+)
+
+PRICE_COLUMNS = {  # genai-prices price key → our column
+    "input_mtok": "input_usd_per_mtok",
+    "output_mtok": "output_usd_per_mtok",
+    "cache_read_mtok": "cache_read_usd_per_mtok",
+    "cache_write_mtok": "cache_write_usd_per_mtok",
+}
+# OTel `gen_ai.provider.name` values (and deprecated `gen_ai.system`) → genai-prices ids.
+PROVIDER_ALIASES = {
+    "aws.bedrock": "aws",
+    "az.ai.openai": "azure",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "xai": "x-ai",
+}
+MODEL_PRICES_SCHEMA = pa.schema(
+    [
+        ("price_provider_id", pa.string()),
+        ("price_model_id", pa.string()),
+        ("valid_from", pa.timestamp("us", tz="UTC")),
+        ("valid_to", pa.timestamp("us", tz="UTC")),
+        ("tier_input_tokens_over", pa.int64()),
+        ("tier_input_tokens_upto", pa.int64()),
+        *[(column, pa.float64()) for column in PRICE_COLUMNS.values()],
+    ]
+)
+RESOLUTION_SCHEMA = pa.schema(
+    [
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("price_provider_id", pa.string()),
+        ("price_model_id", pa.string()),
+    ]
+)
+
+
+def _window_starts(model: ModelInfo) -> list[date | None]:
+    """Dates where the model's price may change (None = since forever)."""
+    starts: set[date] = set()
+    if isinstance(model.prices, list):
+        for conditional in model.prices:
+            if isinstance(conditional, ConditionalPrice) and isinstance(
+                conditional.constraint, StartDateConstraint
+            ):
+                starts.add(conditional.constraint.start_date)
+    return [None, *sorted(starts)]
+
+
+def _tier_bands(prices) -> list[tuple[int, int | None]]:
+    """(over, upto] input-token bands in which no tiered price changes."""
+    thresholds = sorted(
+        {
+            tier.start
+            for key in PRICE_COLUMNS
+            if isinstance(value := getattr(prices, key, None), TieredPrices)
+            for tier in value.tiers
+        }
+    )
+    edges = [-1, *thresholds]
+    return [(lo, hi) for lo, hi in zip(edges, [*thresholds, None], strict=True)]
+
+
+def _usd_per_mtok(price, input_tokens: int) -> float | None:
+    if price is None:
+        return None
+    return float(calc_unit_price(price, 1_000_000, input_tokens, 1_000_000))
+
+
+def _at(day: date | None) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) if day is None else datetime(*day.timetuple()[:3], tzinfo=UTC)
+
+
+def model_price_rows(provider_id: str, model: ModelInfo) -> Iterable[dict]:
+    """Price rows of one model: every validity window × tier band."""
+    starts = _window_starts(model)
+    for start, end in zip(starts, [*starts[1:], None], strict=True):
+        prices = model.get_prices(_at(start))
+        for over, upto in _tier_bands(prices):
+            representative = max(over + 1, 0)
+            yield {
+                "price_provider_id": provider_id,
+                "price_model_id": model.id,
+                "valid_from": None if start is None else _at(start),
+                "valid_to": None if end is None else _at(end),
+                "tier_input_tokens_over": over,
+                "tier_input_tokens_upto": upto,
+                **{
+                    column: _usd_per_mtok(getattr(prices, key, None), representative)
+                    for key, column in PRICE_COLUMNS.items()
+                },
+            }
+
+
+def price_table() -> pa.Table:
+    """Every model of the bundled snapshot, compiled into `model_prices` rows."""
+    snapshot = data_snapshot.get_snapshot()
+    rows = [
+        row
+        for provider in snapshot.providers
+        for model in provider.models
+        for row in model_price_rows(provider.id, model)
+    ]
+    return pa.Table.from_pylist(rows, schema=MODEL_PRICES_SCHEMA)
+
+
+def resolve_model(provider: str | None, model: str) -> tuple[str, str] | None:
+    """(price provider id, price model id) for a traced provider/model name, or None."""
+    snapshot = data_snapshot.get_snapshot()
+    provider_id = PROVIDER_ALIASES.get((provider or "").lower(), provider or None)
+    try:
+        _, found = snapshot.find_provider_model(model, None, provider_id, None)
+    except LookupError:
+        return None
+    # A provider may fall back to another's model list: join to the model's owner.
+    owner = next(p for p in snapshot.providers if any(m is found for m in p.models))
+    return owner.id, found.id
+
+
+def resolution_table(pairs: Iterable[tuple[str | None, str]]) -> pa.Table:
+    """`model_resolution` rows for distinct (provider, model) pairs."""
+    rows = []
+    for provider, model in pairs:
+        found = resolve_model(provider, model)
+        rows.append(
+            {
+                "provider": provider,
+                "model": model,
+                "price_provider_id": found[0] if found else None,
+                "price_model_id": found[1] if found else None,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=RESOLUTION_SCHEMA)

@@ -1,0 +1,54 @@
+"""The agent registry, `config/agents.yaml`: loaded, checked, turned into a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import yaml
+
+from pipelines.schemas import AGENTS
+
+REGISTRY_FILE = "agents.yaml"
+BILLING_KEY_KINDS = ("openai_project", "anthropic_workspace", "api_key", "focus_tag")
+
+
+class RegistryError(ValueError):
+    """config/agents.yaml is not as expected; the message names the agent and field."""
+
+
+def load_agents(config_dir: Path) -> list[dict]:
+    """The registry's agents as dicts; raises RegistryError naming file, agent and field."""
+    path = config_dir / REGISTRY_FILE
+    if not path.exists():
+        raise RegistryError(f"{path}: not found (run `fleetledger demo` to create a sample)")
+    document = yaml.safe_load(path.read_text()) or {}
+    agents = document.get("agents")
+    if not isinstance(agents, list):
+        raise RegistryError(f"{path}: expected a top-level `agents:` list")
+    seen: set[str] = set()
+    for index, agent in enumerate(agents):
+        where = f"{path}: agents[{index}]"
+        if not isinstance(agent, dict) or not agent.get("name"):
+            raise RegistryError(f"{where}: every agent needs a `name`")
+        if agent["name"] in seen:
+            raise RegistryError(f"{where}: agent {agent['name']!r} is listed twice")
+        seen.add(agent["name"])
+        for field in ("human_baseline_usd_per_case", "quality_target", "monthly_budget_usd"):
+            value = agent.get(field)
+            if value is not None and not isinstance(value, int | float):
+                raise RegistryError(f"{where} ({agent['name']}): `{field}` must be a number")
+    return agents
+
+
+def agents_table(agents: list[dict]) -> pa.Table:
+    """The registry as the canonical `agents` table."""
+    rows = []
+    for agent in agents:
+        billing = agent.get("billing") or {}
+        row = {column: agent.get(column) for column in AGENTS.column_names}
+        row["agent_name"] = agent["name"]
+        row["quality_metric"] = agent.get("quality_metric", "quality")
+        row["billing_keys"] = [(kind, str(billing[kind])) for kind in BILLING_KEY_KINDS if kind in billing]
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=AGENTS.arrow_schema)

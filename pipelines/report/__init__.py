@@ -1,0 +1,1 @@
+"""The monthly portfolio-review report: queries → figures → self-contained HTML."""

@@ -1,0 +1,244 @@
+"""Canonical tables, declared once.
+
+Every column list in the project derives from the declarations here: parsers select
+`TABLE.column_names`, writers cast to `TABLE.arrow_schema`, the warehouse comments come
+from `Column.doc`. Naming: `_at` UTC µs timestamps, `_ms` durations, `_usd` money,
+`_tokens` counts, `is_` booleans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+STRING_MAP = pa.map_(pa.string(), pa.string())
+MONEY = pa.decimal128(20, 10)  # billed amounts: exact decimals, never floats
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str
+    required: bool = False  # a row without it is quarantined
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    day_from: str | None  # timestamp column whose UTC date is the lake partition `day`
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(c.name, c.type, nullable=not c.required) for c in self.columns],
+            metadata={"table": self.name, "doc": self.doc},
+        )
+
+    def empty(self) -> pa.Table:
+        return self.arrow_schema.empty_table()
+
+
+LINEAGE = (
+    Column("source_format", pa.string(), "Parser that produced the row, e.g. otlp_json.", True),
+    Column("source_file", pa.string(), "Absolute path of the raw file the row came from.", True),
+    Column("ingested_at", TIMESTAMP, "When fleetledger ingested the row (UTC).", True),
+)
+
+SPANS = Table(
+    name="spans",
+    doc="One row per span: an LLM call, an agent invocation or a tool execution.",
+    key=("trace_id", "span_id"),
+    day_from="started_at",
+    columns=(
+        Column("trace_id", pa.string(), "32 hex chars: the trace (usually one case).", True),
+        Column("span_id", pa.string(), "16 hex chars, unique within the trace.", True),
+        Column("parent_span_id", pa.string(), "Parent span; null for a root span."),
+        Column("agent_name", pa.string(), "gen_ai.agent.name, else the resource service.name."),
+        Column("agent_version", pa.string(), "gen_ai.agent.version or service.version."),
+        Column("conversation_id", pa.string(), "gen_ai.conversation.id or session.id: the case."),
+        Column("operation", pa.string(), "gen_ai.operation.name: chat, invoke_agent, …", True),
+        Column("provider", pa.string(), "gen_ai.provider.name (or deprecated gen_ai.system)."),
+        Column("request_model", pa.string(), "Model asked for (gen_ai.request.model)."),
+        Column("response_model", pa.string(), "Model that answered (gen_ai.response.model)."),
+        Column("response_id", pa.string(), "Provider's response id (gen_ai.response.id)."),
+        Column("started_at", TIMESTAMP, "Span start (UTC, µs).", True),
+        Column("ended_at", TIMESTAMP, "Span end (UTC, µs).", True),
+        Column("duration_ms", pa.float64(), "ended_at − started_at in milliseconds.", True),
+        Column("input_tokens", pa.int64(), "Input tokens, INCLUDING cached (OTel semantics)."),
+        Column("output_tokens", pa.int64(), "Output tokens, INCLUDING reasoning."),
+        Column("cache_read_tokens", pa.int64(), "Input tokens read from the prompt cache."),
+        Column("cache_write_tokens", pa.int64(), "Input tokens written to the prompt cache."),
+        Column("reasoning_tokens", pa.int64(), "Output tokens spent on reasoning."),
+        Column("status", pa.string(), "ok, error or unset (OTel status code).", True),
+        Column("error_type", pa.string(), "error.type, class reprs reduced to the class name."),
+        Column("tool_name", pa.string(), "gen_ai.tool.name for tool executions."),
+        Column("service_tier", pa.string(), "Provider service tier (default, batch, priority…)."),
+        Column("reported_cost_usd", pa.float64(), "Cost the instrumentation reported, if any."),
+        Column("attributes", STRING_MAP, "Every other span and resource attribute, as text."),
+        *LINEAGE,
+    ),
+)
+
+EVALUATIONS = Table(
+    name="evaluations",
+    doc="One row per score given to a span, response or conversation.",
+    key=("trace_id", "span_id", "name", "evaluated_at"),
+    day_from="evaluated_at",
+    columns=(
+        Column("trace_id", pa.string(), "Trace the score belongs to."),
+        Column("span_id", pa.string(), "Span the score belongs to."),
+        Column("conversation_id", pa.string(), "Conversation (case) the score belongs to."),
+        Column("response_id", pa.string(), "Provider response id the score belongs to."),
+        Column("name", pa.string(), "Score name, e.g. quality or case.outcome.", True),
+        Column("score_value", pa.float64(), "Numeric score, if any."),
+        Column("score_label", pa.string(), "Categorical score, e.g. resolved, if any."),
+        Column("source", pa.string(), "human, llm_judge, heuristic or user_feedback."),
+        Column("evaluated_at", TIMESTAMP, "When the score was given (UTC).", True),
+        *LINEAGE,
+    ),
+)
+
+BILLING_COSTS = Table(
+    name="billing_costs",
+    doc="FOCUS-aligned billed line items from every billing source.",
+    key=("provider", "charge_period_start", "sub_account_id", "api_key_id", "sku_id", "model"),
+    day_from="charge_period_start",
+    columns=(
+        Column("provider", pa.string(), "openai, anthropic, azure, aws, google …", True),
+        Column("billing_account_id", pa.string(), "Organisation or billing account."),
+        Column("sub_account_id", pa.string(), "OpenAI project, Anthropic workspace, subscription."),
+        Column("api_key_id", pa.string(), "API key the charge was made with."),
+        Column("resource_id", pa.string(), "Cloud resource (deployment) id."),
+        Column("sku_id", pa.string(), "SKU, meter or line item."),
+        Column("model", pa.string(), "Model, where derivable."),
+        Column("token_type", pa.string(), "input, output, cache_read, cache_write, where known."),
+        Column("charge_period_start", TIMESTAMP, "Start of the charge period (inclusive).", True),
+        Column("charge_period_end", TIMESTAMP, "End of the charge period (exclusive).", True),
+        Column("consumed_quantity", pa.float64(), "Quantity consumed in consumed_unit."),
+        Column("consumed_unit", pa.string(), "Unit of consumed_quantity, e.g. tokens."),
+        Column("billed_cost", MONEY, "Amount invoiced, in billing_currency.", True),
+        Column("effective_cost", MONEY, "Amortised cost after discounts."),
+        Column("list_cost", MONEY, "Cost at public list prices."),
+        Column("billing_currency", pa.string(), "ISO currency; non-USD rows are flagged.", True),
+        Column("charge_category", pa.string(), "Usage, Purchase, Tax, Credit, Adjustment."),
+        Column("tags", STRING_MAP, "Provider tags / labels."),
+        *LINEAGE,
+    ),
+)
+
+BILLING_USAGE = Table(
+    name="billing_usage",
+    doc="Provider-reported token counts per bucket, project/workspace, key and model.",
+    key=("provider", "bucket_start_at", "sub_account_id", "api_key_id", "model", "service_tier"),
+    day_from="bucket_start_at",
+    columns=(
+        Column("provider", pa.string(), "openai or anthropic.", True),
+        Column("bucket_start_at", TIMESTAMP, "Bucket start (inclusive, UTC).", True),
+        Column("bucket_end_at", TIMESTAMP, "Bucket end (exclusive, UTC).", True),
+        Column("sub_account_id", pa.string(), "OpenAI project or Anthropic workspace."),
+        Column("api_key_id", pa.string(), "API key."),
+        Column("model", pa.string(), "Model."),
+        Column("service_tier", pa.string(), "standard / default / batch / priority."),
+        Column("input_tokens", pa.int64(), "Input tokens INCLUDING cached (OTel semantics)."),
+        Column("cache_read_tokens", pa.int64(), "Cached input tokens read."),
+        Column("cache_write_tokens", pa.int64(), "Input tokens written to the cache."),
+        Column("output_tokens", pa.int64(), "Output tokens."),
+        Column("n_requests", pa.int64(), "Model requests in the bucket."),
+        *LINEAGE,
+    ),
+)
+
+EVAL_RESULTS = Table(
+    name="eval_results",
+    doc="One row per offline eval item × trial × score.",
+    key=("run_id", "item_id", "trial", "score_name"),
+    day_from="evaluated_at",
+    columns=(
+        Column("run_id", pa.string(), "Eval run.", True),
+        Column("dataset", pa.string(), "Eval dataset."),
+        Column("item_id", pa.string(), "Dataset item.", True),
+        Column("trial", pa.int64(), "Repetition number of the item within the run."),
+        Column("agent_name", pa.string(), "Agent under evaluation.", True),
+        Column("variant", pa.string(), "Variant label: model / prompt version."),
+        Column("model", pa.string(), "Model used."),
+        Column("prompt_version", pa.string(), "Prompt version used."),
+        Column("score_name", pa.string(), "Score name.", True),
+        Column("score_value", pa.float64(), "Score value."),
+        Column("cost_usd", pa.float64(), "Cost of the item, if given."),
+        Column("input_tokens", pa.int64(), "Input tokens."),
+        Column("output_tokens", pa.int64(), "Output tokens."),
+        Column("latency_ms", pa.float64(), "Latency."),
+        Column("evaluated_at", TIMESTAMP, "When the item ran (UTC).", True),
+        *LINEAGE,
+    ),
+)
+
+QUARANTINE = Table(
+    name="quarantine",
+    doc="A rejected record with the reason; nothing is dropped silently.",
+    key=("source_file", "line_no", "record_index"),
+    day_from="ingested_at",
+    columns=(
+        Column("table_name", pa.string(), "Canonical table the record was meant for.", True),
+        Column("line_no", pa.int64(), "1-based line of the source file.", True),
+        Column("record_index", pa.int64(), "Position of the record within the line (0 = line)."),
+        Column("field", pa.string(), "Offending field, or null when the whole line is bad."),
+        Column("reason", pa.string(), "What was wrong.", True),
+        Column("raw", pa.string(), "The raw record as read.", True),
+        *LINEAGE,
+    ),
+)
+
+INGEST_LOG = Table(
+    name="ingest_log",
+    doc="One row per ingested file version: what came in and where it went.",
+    key=("source_file", "content_sha256"),
+    day_from="ingested_at",
+    columns=(
+        Column("source_file", pa.string(), "Absolute path of the raw file.", True),
+        Column("content_sha256", pa.string(), "SHA-256 of the file's bytes.", True),
+        Column("source_format", pa.string(), "Detected or forced format.", True),
+        Column("rows_read", pa.int64(), "Records read (spans, scores, lines that hold none).", True),
+        Column("rows_accepted", pa.int64(), "Records written to the lake.", True),
+        Column("rows_quarantined", pa.int64(), "Records written to quarantine.", True),
+        Column("days", pa.list_(pa.string()), "Lake partitions the file wrote to."),
+        Column("ingested_at", TIMESTAMP, "When it was ingested.", True),
+    ),
+)
+
+AGENTS = Table(
+    name="agents",
+    doc="The agent registry (config/agents.yaml): who owns each agent and what it must meet.",
+    key=("agent_name",),
+    day_from=None,
+    columns=(
+        Column("agent_name", pa.string(), "Agent name as it appears in traces.", True),
+        Column("team", pa.string(), "Owning team."),
+        Column("owner", pa.string(), "Accountable person (email)."),
+        Column("purpose", pa.string(), "What the agent is for, in a sentence."),
+        Column("risk_tier", pa.string(), "low, medium or high."),
+        Column("lifecycle", pa.string(), "pilot, production or retiring."),
+        Column("human_baseline_usd_per_case", pa.float64(), "What a human costs per case."),
+        Column("quality_metric", pa.string(), "Evaluation name that measures its quality."),
+        Column("quality_target", pa.float64(), "Minimum acceptable mean quality."),
+        Column("monthly_budget_usd", pa.float64(), "Monthly spend budget."),
+        Column("billing_keys", STRING_MAP, "Billing keys attributing spend to it, kind → id."),
+    ),
+)
+
+LAKE_TABLES = (SPANS, EVALUATIONS, BILLING_COSTS, BILLING_USAGE, EVAL_RESULTS)
+TABLES = {t.name: t for t in (*LAKE_TABLES, QUARANTINE, INGEST_LOG, AGENTS)}

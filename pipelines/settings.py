@@ -1,0 +1,54 @@
+"""The one settings object: built once at the edge (CLI, flow), passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_ENV = "FLEETLEDGER_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    config_dir: Path = Path("config")
+    reports_dir: Path = Path("reports")
+    keep_content: bool = False  # copy prompt/response text into the lake (off: lengths only)
+    duckdb_memory_limit: str = "4GB"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from explicit overrides, then the environment, then defaults."""
+        env = os.environ if env is None else env
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" not in values and env.get(DATA_DIR_ENV):
+            values["data_dir"] = Path(env[DATA_DIR_ENV])
+        settings = cls(**values)  # type: ignore[arg-type]
+        return settings.resolved()
+
+    def resolved(self) -> Settings:
+        return Settings(
+            data_dir=Path(self.data_dir).resolve(),
+            config_dir=Path(self.config_dir).resolve(),
+            reports_dir=Path(self.reports_dir).resolve(),
+            keep_content=self.keep_content,
+            duckdb_memory_limit=self.duckdb_memory_limit,
+        )
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def marts_dir(self) -> Path:
+        return self.data_dir / "marts"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"

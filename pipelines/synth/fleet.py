@@ -1,0 +1,183 @@
+"""The demo fleet: 20 registered agents in 5 teams (plus one nobody registered).
+
+Each agent's behaviour (volume, tokens, quality, outcomes) is declared here as data;
+`traces.py` turns it into spans and `billing.py` into bills. The injected events that
+a demanding reviewer should find are declared in `EVENTS`, relative to the first day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an agent's LLM traffic goes and how it is billed."""
+
+    provider: str  # OTel gen_ai.provider.name
+    model: str  # the model name instrumentations report
+    account: str  # OpenAI project / Anthropic workspace / Azure subscription
+    api_key: str
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    team: str
+    purpose: str
+    risk_tier: str
+    route: Route
+    weight: float  # share of fleet volume
+    calls_per_case: float  # mean LLM calls per case
+    tools_per_case: float
+    input_tokens: int  # median per call
+    output_tokens: int
+    quality_mean: float
+    resolve_rate: float
+    human_baseline_usd_per_case: float
+    quality_target: float = 0.80
+    monthly_budget_usd: float = 500.0
+    weekend_factor: float = 0.35
+    intents: tuple[str, ...] = ("question", "request", "complaint")
+    reasoning_share: float = 0.0  # share of output tokens spent reasoning
+    registered: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def _openai(model: str, project: str, key: str) -> Route:
+    return Route("openai", model, project, key)
+
+
+def _anthropic(model: str, workspace: str, key: str) -> Route:
+    return Route("anthropic", model, workspace, key)
+
+
+def _azure(model: str, key: str) -> Route:
+    return Route("azure.ai.openai", model, "sub-4f1c-fleet-prod", key)
+
+
+TEAMS = {
+    "customer-care": "ana.ortiz@example.com",
+    "finance-ops": "li.wei@example.com",
+    "engineering": "sam.okafor@example.com",
+    "revenue": "maya.cohen@example.com",
+    "people-ops": "jonas.berg@example.com",
+}
+
+AGENTS: tuple[AgentSpec, ...] = (
+    # customer-care
+    AgentSpec("support-triage", "customer-care", "Routes inbound tickets to the right queue.",
+              "medium", _openai("gpt-4o-mini", "proj_care", "key_care_01"), 9, 1.6, 0.6,
+              1800, 220, 0.86, 0.88, 1.20, intents=("billing", "shipping", "returns", "account")),
+    AgentSpec("refund-assistant", "customer-care", "Decides and drafts refunds under $200.",
+              "high", _openai("gpt-4o", "proj_care", "key_care_02"), 5, 2.4, 1.5,
+              2600, 380, 0.84, 0.80, 4.50, intents=("refund", "exchange", "complaint")),
+    AgentSpec("billing-disputes", "customer-care", "Answers invoice and charge disputes.",
+              "high", _anthropic("claude-sonnet-4-5-20250929", "wrkspc_care", "apikey_care_03"),
+              3, 2.2, 1.2, 3200, 420, 0.85, 0.78, 6.00,
+              intents=("duplicate_charge", "wrong_amount", "cancellation", "chargeback")),
+    AgentSpec("kb-answerer", "customer-care", "Answers how-to questions from the help centre.",
+              "low", _openai("gpt-4o", "proj_care", "key_care_04"), 8, 1.3, 0.9,
+              4200, 300, 0.87, 0.90, 0.90, intents=("how_to", "pricing", "integration")),
+    # finance-ops
+    AgentSpec("invoice-extractor", "finance-ops", "Extracts line items from supplier invoices.",
+              "medium", _openai("gpt-4.1-mini", "proj_fin", "key_fin_01"), 7, 1.2, 0.3,
+              5200, 650, 0.91, 0.95, 0.80, intents=("invoice", "credit_note", "receipt")),
+    AgentSpec("expense-auditor", "finance-ops", "Flags out-of-policy expense claims.",
+              "medium", _anthropic("claude-haiku-4-5", "wrkspc_fin", "apikey_fin_02"), 4, 1.5,
+              0.8, 2400, 260, 0.83, 0.90, 2.50, intents=("travel", "meals", "software")),
+    AgentSpec("contract-review", "finance-ops", "Summarises risky clauses in vendor contracts.",
+              "high", _anthropic("claude-sonnet-4-5-20250929", "wrkspc_fin", "apikey_fin_03"),
+              1.2, 4.5, 1.0, 60000, 1400, 0.82, 0.45, 0.70, weekend_factor=0.1,
+              intents=("msa", "nda", "dpa")),
+    AgentSpec("forecast-narrator", "finance-ops", "Writes the weekly cash-forecast commentary.",
+              "low", _openai("o4-mini", "proj_fin", "key_fin_04"), 0.6, 2.0, 0.5,
+              7000, 900, 0.85, 0.92, 12.0, reasoning_share=0.55, intents=("weekly", "monthly")),
+    # engineering
+    AgentSpec("code-reviewer", "engineering", "Reviews pull requests for common defects.",
+              "medium", _anthropic("claude-sonnet-4-5-20250929", "wrkspc_eng", "apikey_eng_01"),
+              6, 3.0, 2.5, 9000, 700, 0.84, 0.82, 8.00, weekend_factor=0.15,
+              intents=("backend", "frontend", "infra")),
+    AgentSpec("incident-summarizer", "engineering", "Summarises incidents for the status page.",
+              "medium", _azure("gpt-4o", "azkey_eng_02"), 1.5, 1.8, 1.2, 6000, 500, 0.86, 0.90,
+              15.0, weekend_factor=0.8, intents=("outage", "degradation", "security")),
+    AgentSpec("test-writer", "engineering", "Drafts unit tests for new functions.",
+              "low", _openai("gpt-5-mini", "proj_eng", "key_eng_03"), 3, 2.5, 1.5, 3500, 1100,
+              0.80, 0.75, 6.00, weekend_factor=0.2, reasoning_share=0.4,
+              intents=("python", "typescript", "go")),
+    AgentSpec("oncall-helper", "engineering", "Answers runbook questions during on-call.",
+              "medium", _azure("gpt-4o-mini", "azkey_eng_04"), 2, 1.7, 1.8, 2800, 260, 0.85,
+              0.85, 5.00, weekend_factor=0.9, intents=("runbook", "dashboards", "escalation")),
+    # revenue
+    AgentSpec("lead-scorer", "revenue", "Scores inbound leads and drafts the first reply.",
+              "low", _openai("gpt-4o-mini", "proj_rev", "key_rev_01"), 6, 1.4, 0.7, 1500, 240,
+              0.68, 0.85, 0.60, intents=("enterprise", "smb", "partner")),
+    AgentSpec("proposal-drafter", "revenue", "Drafts sales proposals from call notes.",
+              "medium", _anthropic("claude-sonnet-4-5-20250929", "wrkspc_rev", "apikey_rev_02"),
+              1, 3.5, 1.0, 8000, 2200, 0.83, 0.80, 25.0, weekend_factor=0.1,
+              intents=("new_business", "renewal", "expansion")),
+    AgentSpec("churn-watcher", "revenue", "Explains churn-risk signals to account managers.",
+              "low", _openai("gpt-4.1-mini", "proj_rev", "key_rev_03"), 2, 1.2, 0.4, 3000, 350,
+              0.84, 0.90, 3.00, intents=("usage_drop", "support_spike", "billing_issue")),
+    AgentSpec("crm-cleaner", "revenue", "Merges duplicate CRM records.",
+              "low", _openai("gpt-4o-mini", "proj_rev", "key_rev_04"), 4, 1.1, 0.2, 900, 120,
+              0.90, 0.96, 0.25, intents=("duplicate", "enrichment")),
+    # people-ops
+    AgentSpec("hr-faq", "people-ops", "Answers policy questions from employees.",
+              "medium", _anthropic("claude-3-5-haiku-20241022", "wrkspc_people", "apikey_ppl_01"),
+              4, 1.3, 0.6, 2200, 280, 0.86, 0.88, 2.00, intents=("leave", "benefits", "payroll")),
+    AgentSpec("onboarding-guide", "people-ops", "Walks new hires through their first week.",
+              "low", _openai("gpt-4o-mini", "proj_people", "key_ppl_02"), 1.5, 2.0, 1.0, 2000,
+              400, 0.88, 0.90, 3.50, weekend_factor=0.1,
+              intents=("equipment", "accounts", "training")),
+    AgentSpec("resume-screener", "people-ops", "Pre-screens applications against the role.",
+              "high", _azure("gpt-4o", "azkey_ppl_03"), 2.5, 1.4, 0.3, 5000, 450, 0.83, 0.85,
+              3.00, intents=("engineering", "sales", "operations")),
+    AgentSpec("policy-checker", "people-ops", "Checks job ads against hiring policy.",
+              "low", _openai("gpt-4.1-mini", "proj_people", "key_ppl_04"), 0.8, 1.1, 0.2, 1800,
+              200, 0.89, 0.95, 1.50, weekend_factor=0.1, intents=("job_ad", "internal_post")),
+    # in traces, never registered
+    AgentSpec("shadow-summarizer", "unknown", "Nobody registered it.",
+              "unknown", _openai("gpt-4o-mini", "proj_rev", "key_rev_01"), 1.5, 1.0, 0.0, 2500,
+              300, 0.80, 0.85, 1.00, registered=False, intents=("summary",)),
+)
+
+MIGRATION = {"agent": "kb-answerer", "day": 45, "to_model": "gpt-4.1-mini"}
+QUALITY_DRIFT = {"agent": "support-triage", "day": 55, "quality_drop": 0.12,
+                 "from_version": "v3", "to_version": "v4"}
+INTENT_SHIFT = {"agent": "billing-disputes", "day": 60, "intent": "chargeback", "share": 0.55}
+UNTRACED = {"agent": "invoice-extractor", "share_untraced": 0.30}
+LATE = {"share_of_cases": 0.03, "delay_days": 2, "every_n_days": 7}
+MALFORMED = {"every_n_days": 10}
+RETIRING_MODEL = {"agent": "hr-faq", "model": "claude-3-5-haiku-20241022", "days_after_end": 45}
+
+
+def registry_document(agents: tuple[AgentSpec, ...] = AGENTS) -> dict:
+    """`config/agents.yaml` content for the registered agents."""
+    return {
+        "agents": [
+            {
+                "name": a.name,
+                "team": a.team,
+                "owner": TEAMS[a.team],
+                "purpose": a.purpose,
+                "risk_tier": a.risk_tier,
+                "lifecycle": "production",
+                "human_baseline_usd_per_case": a.human_baseline_usd_per_case,
+                "quality_metric": "quality",
+                "quality_target": a.quality_target,
+                "monthly_budget_usd": a.monthly_budget_usd,
+                "billing": _billing_keys(a.route, a.name),
+            }
+            for a in agents
+            if a.registered
+        ]
+    }
+
+
+def _billing_keys(route: Route, agent: str) -> dict:
+    if route.provider == "openai":
+        return {"openai_project": route.account, "api_key": route.api_key}
+    if route.provider == "anthropic":
+        return {"anthropic_workspace": route.account, "api_key": route.api_key}
+    return {"focus_tag": f"fleet-agent={agent}"}
