@@ -30,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # paths in messages stay copy-pasteable
 
 DataDir = typer.Option(
     Path("data"), "--data-dir", envvar=DATA_DIR_ENV, help="Data folder (raw/, lake/, warehouse)."
@@ -45,8 +45,12 @@ def _settings(data_dir: Path, config_dir: Path, reports_dir: Path) -> Settings:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
 
 
@@ -112,7 +116,9 @@ def _fail(error: Exception) -> None:
 def ingest(
     paths: list[Path] = typer.Argument(None, help="Files or folders (default: DATA/raw)."),
     source_format: str = typer.Option(None, "--format", help="Force a format, e.g. otlp_json."),
-    data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir,
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
 ) -> None:
     """Ingest raw exports into the Parquet lake (re-running is a no-op for unchanged files).
 
@@ -140,7 +146,9 @@ def build(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: P
 @app.command()
 def report(
     month: str = typer.Option(None, "--month", help="YYYY-MM (default: latest full month)."),
-    data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir,
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
 ) -> None:
     """Render the portfolio review for a month, and reports/index.html.
 
@@ -167,7 +175,9 @@ def nightly(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir:
 def backfill(
     start: str = typer.Option(None, help="First month to render, YYYY-MM (default: all)."),
     end: str = typer.Option(None, help="Last month to render, YYYY-MM (default: latest full)."),
-    data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir,
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
 ) -> None:
     """Ingest everything under DATA/raw, rebuild, and render every month in a range.
 
@@ -185,7 +195,9 @@ def demo(
     seed: int = typer.Option(7, help="Random seed (same seed + end = same data)."),
     end: str = typer.Option(None, help="Last day, YYYY-MM-DD (default: yesterday, UTC)."),
     generate_only: bool = typer.Option(False, help="Only write the raw files and registry."),
-    data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir,
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
 ) -> None:
     """Generate a demo fleet (20 agents, 5 teams, real formats) and run it end to end.
 
@@ -196,8 +208,12 @@ def demo(
     settings = _settings(data_dir, config_dir, reports_dir)
     started = time.perf_counter()
     summary = generate_demo(
-        settings.data_dir, settings.config_dir, days=days, calls_per_day=calls_per_day,
-        seed=seed, end=date.fromisoformat(end) if end else None,
+        settings.data_dir,
+        settings.config_dir,
+        days=days,
+        calls_per_day=calls_per_day,
+        seed=seed,
+        end=date.fromisoformat(end) if end else None,
         progress=lambda message: console.print(f"demo: {message}"),
     )
     console.print(

@@ -34,7 +34,10 @@ def ingest_new_files(settings: Settings) -> list[FileResult]:
         if result.status == "ingested":
             logger.info(
                 "%s: %d records = %d accepted + %d quarantined",
-                result.path.name, result.rows_read, result.rows_accepted, result.rows_quarantined,
+                result.path.name,
+                result.rows_read,
+                result.rows_accepted,
+                result.rows_quarantined,
             )
         elif result.status == "skipped":
             logger.info("%s: skipped (%s)", result.path.name, result.note)

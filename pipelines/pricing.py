@@ -98,7 +98,11 @@ def _usd_per_mtok(price, input_tokens: int) -> float | None:
 
 
 def _at(day: date | None) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) if day is None else datetime(*day.timetuple()[:3], tzinfo=UTC)
+    return (
+        datetime(1970, 1, 1, tzinfo=UTC)
+        if day is None
+        else datetime(*day.timetuple()[:3], tzinfo=UTC)
+    )
 
 
 def model_price_rows(provider_id: str, model: ModelInfo) -> Iterable[dict]:

@@ -49,6 +49,8 @@ def agents_table(agents: list[dict]) -> pa.Table:
         row = {column: agent.get(column) for column in AGENTS.column_names}
         row["agent_name"] = agent["name"]
         row["quality_metric"] = agent.get("quality_metric", "quality")
-        row["billing_keys"] = [(kind, str(billing[kind])) for kind in BILLING_KEY_KINDS if kind in billing]
+        row["billing_keys"] = [
+            (kind, str(billing[kind])) for kind in BILLING_KEY_KINDS if kind in billing
+        ]
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=AGENTS.arrow_schema)

@@ -212,7 +212,9 @@ INGEST_LOG = Table(
         Column("source_file", pa.string(), "Absolute path of the raw file.", True),
         Column("content_sha256", pa.string(), "SHA-256 of the file's bytes.", True),
         Column("source_format", pa.string(), "Detected or forced format.", True),
-        Column("rows_read", pa.int64(), "Records read (spans, scores, lines that hold none).", True),
+        Column(
+            "rows_read", pa.int64(), "Records read (spans, scores, lines that hold none).", True
+        ),
         Column("rows_accepted", pa.int64(), "Records written to the lake.", True),
         Column("rows_quarantined", pa.int64(), "Records written to quarantine.", True),
         Column("days", pa.list_(pa.string()), "Lake partitions the file wrote to."),

@@ -91,8 +91,11 @@ def create_lake_views(con, lake_dir: Path) -> None:
                 f"{sql_string(glob)}, hive_partitioning = true, union_by_name = true, "
                 "hive_types = {'day': date})"
             )
-        con.execute(f"comment on view {name} is {sql_string(table.doc)}" if glob else
-                    f"comment on table {name} is {sql_string(table.doc)}")
+        con.execute(
+            f"comment on view {name} is {sql_string(table.doc)}"
+            if glob
+            else f"comment on table {name} is {sql_string(table.doc)}"
+        )
     quarantine = lake_dir / "quarantine"
     if any(quarantine.glob("*/*.parquet")):
         con.execute(

@@ -26,9 +26,11 @@ from pipelines.schemas import INGEST_LOG, Table
 
 LOG_FILE = "_ingest_log.parquet"
 
+
 def source_key(path: Path) -> str:
     """Stable short id of a source file, used to name everything it writes."""
     return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -37,10 +39,12 @@ def file_sha256(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
+
 def with_day(rows: pa.Table, table: Table) -> pa.Table:
     """Add the `day` partition column (UTC date of `table.day_from`, as text)."""
     day = pc.strftime(rows[table.day_from], format="%Y-%m-%d")
     return rows.append_column("day", day)
+
 
 @dataclass
 class StagedFile:
@@ -101,20 +105,24 @@ class StagedFile:
     def discard(self) -> None:
         shutil.rmtree(self.stage_dir, ignore_errors=True)
 
+
 def remove_source_files(lake_dir: Path, key: str) -> None:
     for old in lake_dir.glob(f"*/**/{key}-*.parquet"):
         if "_staging" not in old.parts:
             old.unlink()
 
+
 def read_log(lake_dir: Path) -> pa.Table:
     path = lake_dir / LOG_FILE
     return pq.read_table(path) if path.exists() else INGEST_LOG.empty()
+
 
 def already_ingested(log: pa.Table, source: Path, sha256: str) -> bool:
     """True when this exact content of this file is in the log."""
     same_file = pc.equal(log["source_file"], str(source.resolve()))
     same_content = pc.equal(log["content_sha256"], sha256)
     return bool(pc.any(pc.and_(same_file, same_content)).as_py())
+
 
 def append_log(lake_dir: Path, entry: dict) -> None:
     """Append one row to the ingest log (rewritten atomically)."""
@@ -126,6 +134,7 @@ def append_log(lake_dir: Path, entry: dict) -> None:
     tmp = lake_dir / f".{LOG_FILE}.{uuid.uuid4().hex[:8]}"
     pq.write_table(pa.concat_tables([log, row]), tmp)
     os.replace(tmp, lake_dir / LOG_FILE)
+
 
 def log_entry(staged: StagedFile, sha256: str, source_format: str, rows_read: int, at: datetime):
     return {

@@ -45,4 +45,6 @@ def line_batches(path: Path, max_bytes: int = LINE_BATCH_BYTES) -> Iterator[pa.T
 
 
 def _table(numbers: list[int], lines: list[str]) -> pa.Table:
-    return pa.table({"line_no": pa.array(numbers, pa.int64()), "line": pa.array(lines, pa.string())})
+    return pa.table(
+        {"line_no": pa.array(numbers, pa.int64()), "line": pa.array(lines, pa.string())}
+    )

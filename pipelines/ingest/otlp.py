@@ -8,6 +8,7 @@ quarantine rows with a reason; nothing is dropped.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,21 +19,39 @@ from pipelines.schemas import EVALUATIONS, QUARANTINE, SPANS
 
 FORMAT = "otlp_json"
 
-_ANY_VALUE = (
-    '{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"DOUBLE","boolValue":"BOOLEAN",'
-    '"arrayValue":"JSON","kvlistValue":"JSON","bytesValue":"VARCHAR"}'
+_ANY_VALUE = {
+    "stringValue": "VARCHAR",
+    "intValue": "VARCHAR",  # int64 is a JSON string in OTLP/JSON; some writers use a number
+    "doubleValue": "DOUBLE",
+    "boolValue": "BOOLEAN",
+    "arrayValue": "JSON",
+    "kvlistValue": "JSON",
+    "bytesValue": "VARCHAR",
+}
+_KEY_VALUES = [{"key": "VARCHAR", "value": _ANY_VALUE}]
+_SPAN = {
+    "traceId": "VARCHAR",
+    "spanId": "VARCHAR",
+    "parentSpanId": "VARCHAR",
+    "name": "VARCHAR",
+    "startTimeUnixNano": "VARCHAR",
+    "endTimeUnixNano": "VARCHAR",
+    "attributes": _KEY_VALUES,
+    "status": {"code": "VARCHAR", "message": "VARCHAR"},
+    "events": [{"timeUnixNano": "VARCHAR", "name": "VARCHAR", "attributes": _KEY_VALUES}],
+}
+OTLP_STRUCTURE = json.dumps(
+    {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": _KEY_VALUES},
+                "scopeSpans": [
+                    {"scope": {"name": "VARCHAR", "version": "VARCHAR"}, "spans": [_SPAN]}
+                ],
+            }
+        ]
+    }
 )
-_KEY_VALUES = '[{"key":"VARCHAR","value":%s}]' % _ANY_VALUE
-_SPAN = (
-    '{"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR","name":"VARCHAR",'
-    '"startTimeUnixNano":"VARCHAR","endTimeUnixNano":"VARCHAR","attributes":%s,'
-    '"status":{"code":"VARCHAR","message":"VARCHAR"},'
-    '"events":[{"timeUnixNano":"VARCHAR","name":"VARCHAR","attributes":%s}]}'
-) % (_KEY_VALUES, _KEY_VALUES)
-OTLP_STRUCTURE = (
-    '{"resourceSpans":[{"resource":{"attributes":%s},'
-    '"scopeSpans":[{"scope":{"name":"VARCHAR","version":"VARCHAR"},"spans":[%s]}]}]}'
-) % (_KEY_VALUES, _SPAN)
 
 # Canonical column ← attribute keys, first present wins (current semconv first,
 # then deprecated names, then OpenInference). Resource attributes are consulted too.
@@ -193,7 +212,6 @@ where not is_json or request.resourceSpans is null
 """
 
 
-
 def _spans_sql(keep_content: bool) -> str:
     columns = {
         "trace_id": "lower(s.traceId)",
@@ -238,7 +256,7 @@ def _spans_sql(keep_content: bool) -> str:
 
 _SPAN_REJECTS_SQL = """
 select line_no, record_index, split_part(problem, '|', 1) as field,
-    split_part(problem, '|', 2) as reason, to_json(s)::varchar as raw
+    split_part(problem, '|', 2) as reason, coalesce(to_json(s)::varchar, 'null') as raw
 from otlp_flat where problem is not null
 """
 
@@ -279,7 +297,8 @@ def _evaluations_sql() -> str:
 
 _EVENT_REJECTS_SQL = """
 select line_no, record_index, 'gen_ai.evaluation.name' as field,
-    'evaluation event without gen_ai.evaluation.name' as reason, to_json(e)::varchar as raw
+    'evaluation event without gen_ai.evaluation.name' as reason,
+    coalesce(to_json(e)::varchar, 'null') as raw
 from otlp_events where ea['gen_ai.evaluation.name'] is null
 """
 
@@ -323,6 +342,8 @@ def _quarantine_rows(relation, table_name: str, lineage: dict) -> pa.Table:
         **{name: rows[name] for name in ("line_no", "record_index", "field", "reason", "raw")},
         "source_format": pa.array([lineage["source_format"]] * n, pa.string()),
         "source_file": pa.array([lineage["source_file"]] * n, pa.string()),
-        "ingested_at": pa.array([lineage["ingested_at"]] * n, QUARANTINE.arrow_schema.field("ingested_at").type),
+        "ingested_at": pa.array(
+            [lineage["ingested_at"]] * n, QUARANTINE.arrow_schema.field("ingested_at").type
+        ),
     }
     return pa.table(columns).cast(QUARANTINE.arrow_schema)

@@ -44,9 +44,13 @@ def _environment() -> Environment:
 
 
 def _chart(fig, div_id: str) -> Markup:
-    html = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
-                       config={"displaylogo": False, "responsive": True})
-    return Markup(html)  # noqa: S704 - plotly's own serialisation of aggregated numbers
+    html = fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config={"displaylogo": False, "responsive": True},
+    )
+    return Markup(html)
 
 
 def agent_flags(row: dict) -> list[str]:
@@ -91,13 +95,17 @@ def render_month(settings: Settings, month: str) -> Path:
         "n_unpriced_calls": int(agents["n_unpriced_calls"].sum()),
     }
     totals["cost_per_resolved_case_usd"] = totals["cost_usd"] / max(totals["n_resolved_cases"], 1)
-    html = _environment().get_template("portfolio_review.html.j2").render(
-        month=month,
-        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        totals=totals,
-        sections=sections,
-        fleet_chart=_chart(figures.fleet_daily_cost(days), "fleet-cost"),
-        plotly_src=PLOTLY_FILE,
+    html = (
+        _environment()
+        .get_template("portfolio_review.html.j2")
+        .render(
+            month=month,
+            generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            totals=totals,
+            sections=sections,
+            fleet_chart=_chart(figures.fleet_daily_cost(days), "fleet-cost"),
+            plotly_src=PLOTLY_FILE,
+        )
     )
     out_dir = settings.reports_dir / month
     out_dir.mkdir(parents=True, exist_ok=True)

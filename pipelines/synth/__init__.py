@@ -42,32 +42,54 @@ class DemoSummary:
 def agents_table(agents=fleet.AGENTS) -> pa.Table:
     """Per-agent facts the writers join on (service, billing route, untraced share)."""
     untraced = fleet.UNTRACED
-    return pa.table({
-        "agent_idx": pa.array(range(len(agents)), pa.int32()),
-        "agent_name": [a.name for a in agents],
-        "service_name": [f"{a.team}-agents" for a in agents],
-        "provider": [a.route.provider for a in agents],
-        "account": [a.route.account for a in agents],
-        "api_key": [a.route.api_key for a in agents],
-        "billed_per_traced": [
-            1 / (1 - untraced["share_untraced"]) if a.name == untraced["agent"] else 1.0
-            for a in agents
-        ],
-    })
+    return pa.table(
+        {
+            "agent_idx": pa.array(range(len(agents)), pa.int32()),
+            "agent_name": [a.name for a in agents],
+            "service_name": [f"{a.team}-agents" for a in agents],
+            "provider": [a.route.provider for a in agents],
+            "account": [a.route.account for a in agents],
+            "api_key": [a.route.api_key for a in agents],
+            "billed_per_traced": [
+                1 / (1 - untraced["share_untraced"]) if a.name == untraced["agent"] else 1.0
+                for a in agents
+            ],
+        }
+    )
 
 
 def inject_malformed(files: list[Path], every_n_days: int) -> int:
-    """Append a truncated line and a span with a bad traceId to every n-th file."""
+    """Append a truncated line and a span with a bad traceId to every n-th file
+    (at least one file, however short the period)."""
     injected = 0
+    offset = (every_n_days // 2) % max(len(files), 1)
     for index, path in enumerate(files):
-        if index % every_n_days != every_n_days // 2:
+        if index % every_n_days != offset:
             continue
         first = path.read_text().split("\n", 1)[0]
-        bad_span = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{
-            "scope": {"name": "broken-exporter"}, "spans": [{
-                "traceId": "not-a-trace-id", "spanId": "00f067aa0ba902b7",
-                "name": "chat", "startTimeUnixNano": "1", "endTimeUnixNano": "2",
-                "attributes": [], "status": {}}]}]}]}
+        bad_span = {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": []},
+                    "scopeSpans": [
+                        {
+                            "scope": {"name": "broken-exporter"},
+                            "spans": [
+                                {
+                                    "traceId": "not-a-trace-id",
+                                    "spanId": "00f067aa0ba902b7",
+                                    "name": "chat",
+                                    "startTimeUnixNano": "1",
+                                    "endTimeUnixNano": "2",
+                                    "attributes": [],
+                                    "status": {},
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
         with open(path, "a") as handle:
             handle.write(first[:200] + "\n")
             handle.write(json.dumps(bad_span) + "\n")
@@ -86,35 +108,70 @@ def ground_truth(calendar: Calendar, summary_counts: dict) -> dict:
         "period": {"start": calendar.start.isoformat(), "end": end.isoformat()},
         **summary_counts,
         "events": [
-            {"type": "quality_drift", "agent": fleet.QUALITY_DRIFT["agent"],
-             "start": on(fleet.QUALITY_DRIFT["day"]), "metric": "quality",
-             "change": -fleet.QUALITY_DRIFT["quality_drop"],
-             "cause": f"prompt change {fleet.QUALITY_DRIFT['from_version']} → "
-                      f"{fleet.QUALITY_DRIFT['to_version']}"},
-            {"type": "intent_mix_shift", "agent": fleet.INTENT_SHIFT["agent"],
-             "start": on(fleet.INTENT_SHIFT["day"]), "intent": fleet.INTENT_SHIFT["intent"],
-             "share_after": fleet.INTENT_SHIFT["share"]},
-            {"type": "model_migration", "agent": fleet.MIGRATION["agent"],
-             "start": on(fleet.MIGRATION["day"]), "from_model": by_name["kb-answerer"].route.model,
-             "to_model": fleet.MIGRATION["to_model"], "expect": "cost per case drops"},
-            {"type": "cost_above_human_baseline", "agent": contract.name,
-             "human_baseline_usd_per_case": contract.human_baseline_usd_per_case},
-            {"type": "below_quality_target", "agent": "lead-scorer",
-             "quality_mean": by_name["lead-scorer"].quality_mean,
-             "quality_target": by_name["lead-scorer"].quality_target},
-            {"type": "untraced_spend", "agent": fleet.UNTRACED["agent"],
-             "share_untraced": fleet.UNTRACED["share_untraced"],
-             "billing_key": by_name[fleet.UNTRACED["agent"]].route.api_key},
+            {
+                "type": "quality_drift",
+                "agent": fleet.QUALITY_DRIFT["agent"],
+                "start": on(fleet.QUALITY_DRIFT["day"]),
+                "metric": "quality",
+                "change": -fleet.QUALITY_DRIFT["quality_drop"],
+                "cause": f"prompt change {fleet.QUALITY_DRIFT['from_version']} → "
+                f"{fleet.QUALITY_DRIFT['to_version']}",
+            },
+            {
+                "type": "intent_mix_shift",
+                "agent": fleet.INTENT_SHIFT["agent"],
+                "start": on(fleet.INTENT_SHIFT["day"]),
+                "intent": fleet.INTENT_SHIFT["intent"],
+                "share_after": fleet.INTENT_SHIFT["share"],
+            },
+            {
+                "type": "model_migration",
+                "agent": fleet.MIGRATION["agent"],
+                "start": on(fleet.MIGRATION["day"]),
+                "from_model": by_name["kb-answerer"].route.model,
+                "to_model": fleet.MIGRATION["to_model"],
+                "expect": "cost per case drops",
+            },
+            {
+                "type": "cost_above_human_baseline",
+                "agent": contract.name,
+                "human_baseline_usd_per_case": contract.human_baseline_usd_per_case,
+            },
+            {
+                "type": "below_quality_target",
+                "agent": "lead-scorer",
+                "quality_mean": by_name["lead-scorer"].quality_mean,
+                "quality_target": by_name["lead-scorer"].quality_target,
+            },
+            {
+                "type": "untraced_spend",
+                "agent": fleet.UNTRACED["agent"],
+                "share_untraced": fleet.UNTRACED["share_untraced"],
+                "billing_key": by_name[fleet.UNTRACED["agent"]].route.api_key,
+            },
             {"type": "unregistered_agent", "agent": "shadow-summarizer"},
-            {"type": "model_near_retirement", "agent": fleet.RETIRING_MODEL["agent"],
-             "model": fleet.RETIRING_MODEL["model"],
-             "retirement_date": (end + timedelta(days=fleet.RETIRING_MODEL["days_after_end"]))
-             .isoformat(), "note": "demo assumption, not the vendor's announced date"},
-            {"type": "late_files", "share_of_cases": fleet.LATE["share_of_cases"],
-             "delay_days": fleet.LATE["delay_days"],
-             "days": [on(d) for d in range(calendar.days) if d % fleet.LATE["every_n_days"] == 3]},
-            {"type": "malformed_lines", "files_every_n_days": fleet.MALFORMED["every_n_days"],
-             "records": summary_counts["n_malformed_records"]},
+            {
+                "type": "model_near_retirement",
+                "agent": fleet.RETIRING_MODEL["agent"],
+                "model": fleet.RETIRING_MODEL["model"],
+                "retirement_date": (
+                    end + timedelta(days=fleet.RETIRING_MODEL["days_after_end"])
+                ).isoformat(),
+                "note": "demo assumption, not the vendor's announced date",
+            },
+            {
+                "type": "late_files",
+                "share_of_cases": fleet.LATE["share_of_cases"],
+                "delay_days": fleet.LATE["delay_days"],
+                "days": [
+                    on(d) for d in range(calendar.days) if d % fleet.LATE["every_n_days"] == 3
+                ],
+            },
+            {
+                "type": "malformed_lines",
+                "files_every_n_days": fleet.MALFORMED["every_n_days"],
+                "records": summary_counts["n_malformed_records"],
+            },
         ],
     }
 
@@ -148,9 +205,21 @@ def generate_demo(
         + yaml.safe_dump(fleet.registry_document(), sort_keys=False, width=100)
     )
     n_spans = sim.cases.num_rows + sim.calls.num_rows + sim.tools.num_rows
-    counts = {"n_cases": sim.cases.num_rows, "n_spans": n_spans,
-              "n_malformed_records": malformed, "billed_usd": billed}
+    counts = {
+        "n_cases": sim.cases.num_rows,
+        "n_spans": n_spans,
+        "n_malformed_records": malformed,
+        "billed_usd": billed,
+    }
     truth = ground_truth(calendar, counts)
     (data_dir / GROUND_TRUTH_FILE).write_text(json.dumps(truth, indent=2))
-    return DemoSummary(calendar.start, end, sim.cases.num_rows, n_spans, malformed, len(files),
-                       sum(f.stat().st_size for f in files), billed)
+    return DemoSummary(
+        calendar.start,
+        end,
+        sim.cases.num_rows,
+        n_spans,
+        malformed,
+        len(files),
+        sum(f.stat().st_size for f in files),
+        billed,
+    )

@@ -28,16 +28,51 @@ ANTHROPIC_TOKEN_TYPES = {
     "cache_write": "cache_creation.ephemeral_5m_input_tokens",
     "output": "output_tokens",
 }
-FOCUS_1_0_COLUMNS = (
-    "AvailabilityZone BilledCost BillingAccountId BillingAccountName BillingCurrency "
-    "BillingPeriodEnd BillingPeriodStart ChargeCategory ChargeClass ChargeDescription "
-    "ChargeFrequency ChargePeriodEnd ChargePeriodStart CommitmentDiscountCategory "
-    "CommitmentDiscountId CommitmentDiscountName CommitmentDiscountStatus "
-    "CommitmentDiscountType ConsumedQuantity ConsumedUnit ContractedCost ContractedUnitPrice "
-    "EffectiveCost InvoiceIssuerName ListCost ListUnitPrice PricingCategory PricingQuantity "
-    "PricingUnit ProviderName PublisherName RegionId RegionName ResourceId ResourceName "
-    "ResourceType ServiceCategory ServiceName SkuId SkuPriceId SubAccountId SubAccountName Tags"
-).split()
+FOCUS_1_0_COLUMNS = [
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+]
 
 USAGE_SQL = """
 select cases.day_idx, agents.provider, agents.account, agents.api_key, agents.agent_name,
@@ -66,16 +101,23 @@ def usd_per_token(provider: str, model: str, day: str, token_type: str) -> Decim
         "output": Usage(output_tokens=1000),
     }[token_type]
     at = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    price = calc_price(usage, model, provider_id=PROVIDER_ALIASES.get(provider, provider),
-                       genai_request_timestamp=at)
+    price = calc_price(
+        usage,
+        model,
+        provider_id=PROVIDER_ALIASES.get(provider, provider),
+        genai_request_timestamp=at,
+    )
     return price.total_price / 1000
 
 
 def daily_usage(sim: Simulation, agents_table, calendar: Calendar) -> list[dict]:
     """Billed tokens and cost per day × provider × account × key × model × token type."""
     con = connect()
-    for name, table in (("sim_cases", sim.cases), ("sim_calls", sim.calls),
-                        ("sim_agents", agents_table)):
+    for name, table in (
+        ("sim_cases", sim.cases),
+        ("sim_calls", sim.calls),
+        ("sim_agents", agents_table),
+    ):
         con.register(name, table)
     rows = con.sql(USAGE_SQL).fetchall()
     columns = [d[0] for d in con.sql(USAGE_SQL).description]
@@ -119,38 +161,61 @@ def openai_pages(usage: list[dict], days: list[str]) -> tuple[list[dict], list[d
     costs_by_day: dict[str, list] = {}
     for row in (r for r in usage if r["provider"] == "openai"):
         cached = row["cache_read"]
-        usage_by_day.setdefault(row["day"], []).append({
-            "object": "organization.usage.completions.result",
-            "input_tokens": row["input"] + cached + row["cache_write"],
-            "input_cached_tokens": cached, "input_cache_write_tokens": row["cache_write"],
-            "input_uncached_tokens": row["input"] + row["cache_write"],
-            "output_tokens": row["output"], "input_audio_tokens": 0, "output_audio_tokens": 0,
-            "num_model_requests": row["n_requests"], "project_id": row["account"],
-            "user_id": None, "api_key_id": row["api_key"], "model": row["model"],
-            "batch": False, "service_tier": "default",
-        })
-        for token_type, label in (("input", "input"), ("cache_read", "cached input"),
-                                  ("cache_write", "input"), ("output", "output")):
+        usage_by_day.setdefault(row["day"], []).append(
+            {
+                "object": "organization.usage.completions.result",
+                "input_tokens": row["input"] + cached + row["cache_write"],
+                "input_cached_tokens": cached,
+                "input_cache_write_tokens": row["cache_write"],
+                "input_uncached_tokens": row["input"] + row["cache_write"],
+                "output_tokens": row["output"],
+                "input_audio_tokens": 0,
+                "output_audio_tokens": 0,
+                "num_model_requests": row["n_requests"],
+                "project_id": row["account"],
+                "user_id": None,
+                "api_key_id": row["api_key"],
+                "model": row["model"],
+                "batch": False,
+                "service_tier": "default",
+            }
+        )
+        for token_type, label in (
+            ("input", "input"),
+            ("cache_read", "cached input"),
+            ("cache_write", "input"),
+            ("output", "output"),
+        ):
             amount = row[f"{token_type}_usd"]
             if row[token_type] == 0:
                 continue
-            costs_by_day.setdefault(row["day"], []).append({
-                "object": "organization.costs.result",
-                "amount": {"value": float(round(amount, 6)), "currency": "usd"},
-                "line_item": f"{row['model']}, {label}", "project_id": row["account"],
-                "api_key_id": row["api_key"], "quantity": row[token_type],
-                "quantity_unit": "tokens",
-            })
+            costs_by_day.setdefault(row["day"], []).append(
+                {
+                    "object": "organization.costs.result",
+                    "amount": {"value": float(round(amount, 6)), "currency": "usd"},
+                    "line_item": f"{row['model']}, {label}",
+                    "project_id": row["account"],
+                    "api_key_id": row["api_key"],
+                    "quantity": row[token_type],
+                    "quantity_unit": "tokens",
+                }
+            )
 
     def bucket(day, results):
-        return {"object": "bucket", "start_time": _unix(day),
-                "end_time": _unix(day) + 86_400, "results": results}
+        return {
+            "object": "bucket",
+            "start_time": _unix(day),
+            "end_time": _unix(day) + 86_400,
+            "results": results,
+        }
 
     def envelope(data, has_more, next_page):
         return {"object": "page", "data": data, "has_more": has_more, "next_page": next_page}
 
-    return (_pages(days, usage_by_day, bucket, envelope),
-            _pages(days, costs_by_day, bucket, envelope))
+    return (
+        _pages(days, usage_by_day, bucket, envelope),
+        _pages(days, costs_by_day, bucket, envelope),
+    )
 
 
 def anthropic_pages(usage: list[dict], days: list[str]) -> tuple[list[dict], list[dict]]:
@@ -158,25 +223,40 @@ def anthropic_pages(usage: list[dict], days: list[str]) -> tuple[list[dict], lis
     usage_by_day: dict[str, list] = {}
     cost_by_day: dict[str, list] = {}
     for row in (r for r in usage if r["provider"] == "anthropic"):
-        usage_by_day.setdefault(row["day"], []).append({
-            "uncached_input_tokens": row["input"],
-            "cache_creation": {"ephemeral_1h_input_tokens": 0,
-                               "ephemeral_5m_input_tokens": row["cache_write"]},
-            "cache_read_input_tokens": row["cache_read"], "output_tokens": row["output"],
-            "server_tool_use": {"web_search_requests": 0}, "api_key_id": row["api_key"],
-            "workspace_id": row["account"], "model": row["model"], "service_tier": "standard",
-            "context_window": "0-200k",
-        })
+        usage_by_day.setdefault(row["day"], []).append(
+            {
+                "uncached_input_tokens": row["input"],
+                "cache_creation": {
+                    "ephemeral_1h_input_tokens": 0,
+                    "ephemeral_5m_input_tokens": row["cache_write"],
+                },
+                "cache_read_input_tokens": row["cache_read"],
+                "output_tokens": row["output"],
+                "server_tool_use": {"web_search_requests": 0},
+                "api_key_id": row["api_key"],
+                "workspace_id": row["account"],
+                "model": row["model"],
+                "service_tier": "standard",
+                "context_window": "0-200k",
+            }
+        )
         for token_type, api_name in ANTHROPIC_TOKEN_TYPES.items():
             if row[token_type] == 0:
                 continue
             cents = row[f"{token_type}_usd"] * 100
-            cost_by_day.setdefault(row["day"], []).append({
-                "currency": "USD", "amount": f"{cents:.5f}", "workspace_id": row["account"],
-                "description": f"{row['model']} Usage - {api_name}", "cost_type": "tokens",
-                "context_window": "0-200k", "model": row["model"], "service_tier": "standard",
-                "token_type": api_name,
-            })
+            cost_by_day.setdefault(row["day"], []).append(
+                {
+                    "currency": "USD",
+                    "amount": f"{cents:.5f}",
+                    "workspace_id": row["account"],
+                    "description": f"{row['model']} Usage - {api_name}",
+                    "cost_type": "tokens",
+                    "context_window": "0-200k",
+                    "model": row["model"],
+                    "service_tier": "standard",
+                    "token_type": api_name,
+                }
+            )
 
     def bucket(day, results):
         return {"starting_at": _rfc3339(day), "ending_at": _rfc3339(day, 1), "results": results}
@@ -184,8 +264,10 @@ def anthropic_pages(usage: list[dict], days: list[str]) -> tuple[list[dict], lis
     def envelope(data, has_more, next_page):
         return {"data": data, "has_more": has_more, "next_page": next_page}
 
-    return (_pages(days, usage_by_day, bucket, envelope),
-            _pages(days, cost_by_day, bucket, envelope))
+    return (
+        _pages(days, usage_by_day, bucket, envelope),
+        _pages(days, cost_by_day, bucket, envelope),
+    )
 
 
 def focus_rows(usage: list[dict]) -> list[dict]:
@@ -200,29 +282,45 @@ def focus_rows(usage: list[dict]) -> list[dict]:
             if row[token_type] == 0:
                 continue
             cost = f"{row[f'{token_type}_usd']:.10f}"
-            rows.append({
-                **dict.fromkeys(FOCUS_1_0_COLUMNS),
-                "BilledCost": cost, "BillingAccountId": "ba-7731", "BillingAccountName": "Fleet Co",
-                "BillingCurrency": "USD", "BillingPeriodStart": f"{period_start:%Y-%m-%d} 00:00:00",
-                "BillingPeriodEnd": f"{period_end:%Y-%m-%d} 00:00:00", "ChargeCategory": "Usage",
-                "ChargeDescription": f"{row['model']} {token_type} tokens",
-                "ChargeFrequency": "Usage-Based",
-                "ChargePeriodStart": f"{day:%Y-%m-%d} 00:00:00",
-                "ChargePeriodEnd": f"{day + timedelta(days=1):%Y-%m-%d} 00:00:00",
-                "ConsumedQuantity": str(row[token_type]), "ConsumedUnit": "Tokens",
-                "ContractedCost": cost, "EffectiveCost": cost, "ListCost": cost,
-                "InvoiceIssuerName": "Microsoft", "PricingCategory": "Standard",
-                "PricingQuantity": str(row[token_type]), "PricingUnit": "Tokens",
-                "ProviderName": "Microsoft", "PublisherName": "Microsoft", "RegionId": "eastus2",
-                "RegionName": "East US 2",
-                "ResourceId": f"/subscriptions/{row['account']}/resourceGroups/fleet/providers/"
-                f"Microsoft.CognitiveServices/accounts/fleet-aoai/deployments/{deployment}",
-                "ResourceName": deployment, "ResourceType": "Azure OpenAI deployment",
-                "ServiceCategory": "AI and Machine Learning", "ServiceName": "Azure OpenAI",
-                "SkuId": f"aoai-{row['model']}-{token_type}",
-                "SubAccountId": row["account"], "SubAccountName": "fleet-prod",
-                "Tags": json.dumps({"fleet-agent": row["agent_name"]}),
-            })
+            rows.append(
+                {
+                    **dict.fromkeys(FOCUS_1_0_COLUMNS),
+                    "BilledCost": cost,
+                    "BillingAccountId": "ba-7731",
+                    "BillingAccountName": "Fleet Co",
+                    "BillingCurrency": "USD",
+                    "BillingPeriodStart": f"{period_start:%Y-%m-%d} 00:00:00",
+                    "BillingPeriodEnd": f"{period_end:%Y-%m-%d} 00:00:00",
+                    "ChargeCategory": "Usage",
+                    "ChargeDescription": f"{row['model']} {token_type} tokens",
+                    "ChargeFrequency": "Usage-Based",
+                    "ChargePeriodStart": f"{day:%Y-%m-%d} 00:00:00",
+                    "ChargePeriodEnd": f"{day + timedelta(days=1):%Y-%m-%d} 00:00:00",
+                    "ConsumedQuantity": str(row[token_type]),
+                    "ConsumedUnit": "Tokens",
+                    "ContractedCost": cost,
+                    "EffectiveCost": cost,
+                    "ListCost": cost,
+                    "InvoiceIssuerName": "Microsoft",
+                    "PricingCategory": "Standard",
+                    "PricingQuantity": str(row[token_type]),
+                    "PricingUnit": "Tokens",
+                    "ProviderName": "Microsoft",
+                    "PublisherName": "Microsoft",
+                    "RegionId": "eastus2",
+                    "RegionName": "East US 2",
+                    "ResourceId": f"/subscriptions/{row['account']}/resourceGroups/fleet/providers/"
+                    f"Microsoft.CognitiveServices/accounts/fleet-aoai/deployments/{deployment}",
+                    "ResourceName": deployment,
+                    "ResourceType": "Azure OpenAI deployment",
+                    "ServiceCategory": "AI and Machine Learning",
+                    "ServiceName": "Azure OpenAI",
+                    "SkuId": f"aoai-{row['model']}-{token_type}",
+                    "SubAccountId": row["account"],
+                    "SubAccountName": "fleet-prod",
+                    "Tags": json.dumps({"fleet-agent": row["agent_name"]}),
+                }
+            )
     return rows
 
 
@@ -234,7 +332,8 @@ def write_billing(sim: Simulation, agents_table, calendar: Calendar, out_dir: Pa
     openai_usage, openai_costs = openai_pages(usage, days)
     anthropic_usage, anthropic_costs = anthropic_pages(usage, days)
     for folder, name, pages in (
-        ("openai", "usage_completions", openai_usage), ("openai", "costs", openai_costs),
+        ("openai", "usage_completions", openai_usage),
+        ("openai", "costs", openai_costs),
         ("anthropic", "usage_report_messages", anthropic_usage),
         ("anthropic", "cost_report", anthropic_costs),
     ):

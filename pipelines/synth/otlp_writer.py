@@ -155,8 +155,12 @@ def write_otlp(sim: Simulation, agents_table, calendar: Calendar, out_dir: Path)
     shutil.rmtree(staging, ignore_errors=True)
     con = connect()
     con.execute("set preserve_insertion_order = true")
-    for name, table in (("sim_cases", sim.cases), ("sim_calls", sim.calls),
-                        ("sim_tools", sim.tools), ("sim_agents", agents_table)):
+    for name, table in (
+        ("sim_cases", sim.cases),
+        ("sim_calls", sim.calls),
+        ("sim_tools", sim.tools),
+        ("sim_agents", agents_table),
+    ):
         con.register(name, table)
     con.execute(SPANS_SQL)
     # PARTITION_BY writes every day in one parallel pass; order by keeps lines stable.

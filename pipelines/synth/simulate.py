@@ -85,12 +85,16 @@ def _cases(agents, calendar, agent_idx, day_idx, rng) -> pa.Table:
     quality = np.round(np.clip(quality - drift * fleet.QUALITY_DRIFT["quality_drop"], 0, 1), 3)
     version = np.where(drift, fleet.QUALITY_DRIFT["to_version"], "v1")
     version = np.where(
-        (names == fleet.QUALITY_DRIFT["agent"]) & ~drift, fleet.QUALITY_DRIFT["from_version"], version
+        (names == fleet.QUALITY_DRIFT["agent"]) & ~drift,
+        fleet.QUALITY_DRIFT["from_version"],
+        version,
     )
     resolved = rng.random(n) < _spec_array(agents, agent_idx, "resolve_rate") - drift * 0.06
     outcome = np.where(resolved, "resolved", OUTCOMES[rng.choice(3, n, p=[0.5, 0.3, 0.2])])
     intent = _intents(agents, agent_idx, day_idx, names, rng)
-    late_day = (day_idx % fleet.LATE["every_n_days"] == 3) & (rng.random(n) < fleet.LATE["share_of_cases"])
+    late_day = (day_idx % fleet.LATE["every_n_days"] == 3) & (
+        rng.random(n) < fleet.LATE["share_of_cases"]
+    )
     arrival = np.minimum(day_idx + late_day * fleet.LATE["delay_days"], calendar.days - 1)
     model = np.array([a.route.model for a in agents])[agent_idx]
     migrated = (names == fleet.MIGRATION["agent"]) & (day_idx >= fleet.MIGRATION["day"])
