@@ -49,7 +49,8 @@ def main() -> None:
         )  # fmt: skip
         traces = settings.raw_dir / "traces"
         size_mb = summary.trace_bytes / 1e6
-        print(f"  {summary.n_spans:,} spans, {size_mb:,.0f} MB → {summary.n_spans / gen_s:,.0f} spans/s")
+        rate = summary.n_spans / gen_s
+        print(f"  {summary.n_spans:,} spans, {size_mb:,.0f} MB → {rate:,.0f} spans/s")
 
         def floor() -> None:
             con = connect(memory_limit="4GB")

@@ -56,5 +56,3 @@ def test_report_without_a_warehouse_says_what_to_do(tmp_path):
     result = runner.invoke(app, ["report", "--month", "2026-10", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "run `fleetledger build`" in result.output
-
-

@@ -16,22 +16,69 @@ from tests.otlp_builder import line, span
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 # (span id, started, provider, response model, input, cache read, cache write, output)
 CALLS = [
-    ("00f067aa0ba90201", datetime(2026, 10, 1, 9), "openai", "gpt-4o-mini-2024-07-18",
-     12_000, 4_000, 0, 800),
-    ("00f067aa0ba90202", datetime(2026, 10, 1, 9), "anthropic", "claude-sonnet-4-5-20250929",
-     50_000, 20_000, 10_000, 1_500),
+    (
+        "00f067aa0ba90201",
+        datetime(2026, 10, 1, 9),
+        "openai",
+        "gpt-4o-mini-2024-07-18",
+        12_000,
+        4_000,
+        0,
+        800,
+    ),
+    (
+        "00f067aa0ba90202",
+        datetime(2026, 10, 1, 9),
+        "anthropic",
+        "claude-sonnet-4-5-20250929",
+        50_000,
+        20_000,
+        10_000,
+        1_500,
+    ),
     # above 200k input tokens: Sonnet 4.5's long-context tier prices every token
-    ("00f067aa0ba90203", datetime(2026, 10, 1, 9), "anthropic", "claude-sonnet-4-5-20250929",
-     250_000, 100_000, 0, 2_000),
+    (
+        "00f067aa0ba90203",
+        datetime(2026, 10, 1, 9),
+        "anthropic",
+        "claude-sonnet-4-5-20250929",
+        250_000,
+        100_000,
+        0,
+        2_000,
+    ),
     # Sonnet 4.6 dropped its long-context tier on 2026-03-13: same usage, two prices
-    ("00f067aa0ba90204", datetime(2026, 3, 1, 9), "anthropic", "claude-sonnet-4-6",
-     250_000, 0, 0, 1_000),
-    ("00f067aa0ba90205", datetime(2026, 4, 1, 9), "anthropic", "claude-sonnet-4-6",
-     250_000, 0, 0, 1_000),
-    ("00f067aa0ba90206", datetime(2026, 10, 1, 9), "azure.ai.openai", "gpt-4o",
-     1_000, 0, 0, 100),
-    ("00f067aa0ba90207", datetime(2026, 10, 1, 9), "openai", "o4-mini-2025-04-16",
-     3_000, 0, 0, 900),
+    (
+        "00f067aa0ba90204",
+        datetime(2026, 3, 1, 9),
+        "anthropic",
+        "claude-sonnet-4-6",
+        250_000,
+        0,
+        0,
+        1_000,
+    ),
+    (
+        "00f067aa0ba90205",
+        datetime(2026, 4, 1, 9),
+        "anthropic",
+        "claude-sonnet-4-6",
+        250_000,
+        0,
+        0,
+        1_000,
+    ),
+    ("00f067aa0ba90206", datetime(2026, 10, 1, 9), "azure.ai.openai", "gpt-4o", 1_000, 0, 0, 100),
+    (
+        "00f067aa0ba90207",
+        datetime(2026, 10, 1, 9),
+        "openai",
+        "o4-mini-2025-04-16",
+        3_000,
+        0,
+        0,
+        900,
+    ),
 ]
 
 
@@ -51,7 +98,9 @@ def _expected(started, provider, model, input_tokens, cache_read, cache_write, o
                   cache_write_tokens=cache_write, output_tokens=output)  # fmt: skip
     provider_id, _ = resolve_model(provider, model)
     at = started.replace(tzinfo=UTC)
-    return float(calc_price(usage, model, provider_id=provider_id, genai_request_timestamp=at).total_price)
+    return float(
+        calc_price(usage, model, provider_id=provider_id, genai_request_timestamp=at).total_price
+    )
 
 
 @pytest.fixture

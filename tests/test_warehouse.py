@@ -75,7 +75,9 @@ def test_marts_and_lake_views_are_documented(built):
             "select comment from duckdb_views() where view_name = 'lake_spans'"
         ).fetchall()
     assert undocumented == []
-    assert view_doc == [("One row per span: an LLM call, an agent invocation or a tool execution.",)]
+    assert view_doc == [
+        ("One row per span: an LLM call, an agent invocation or a tool execution.",)
+    ]
 
 
 def test_rebuild_swaps_atomically_under_an_open_reader(built):

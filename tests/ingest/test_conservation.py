@@ -51,7 +51,9 @@ def test_ingesting_the_same_file_twice_changes_nothing(settings):
     path = settings.raw_dir / "good.jsonl"
     path.write_text(GOOD + "\n" + BAD_SPANS + "\n")
     first = ingest_paths([settings.raw_dir], settings)
-    files_after_first = sorted(p.relative_to(settings.lake_dir) for p in settings.lake_dir.rglob("*"))
+    files_after_first = sorted(
+        p.relative_to(settings.lake_dir) for p in settings.lake_dir.rglob("*")
+    )
     second = ingest_paths([settings.raw_dir], settings)
     assert [r.status for r in first] == ["ingested"]
     assert [r.status for r in second] == ["unchanged"]
