@@ -34,6 +34,11 @@ def test_report_has_a_chart_per_agent(demo, october):
     assert html.count("Plotly.newPlot(") == len(agents) + 1  # + the fleet chart
 
 
+def test_element_ids_are_unique(october):
+    ids = re.findall(r'\bid="([^"]+)"', october.read_text())
+    assert len(ids) == len(set(ids))
+
+
 def test_report_loads_nothing_from_the_network(october):
     html = october.read_text()
     assert EXTERNAL.findall(html) == []

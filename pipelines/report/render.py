@@ -86,7 +86,7 @@ def render_month(settings: Settings, month: str) -> Path:
     sections = []
     for index, row in enumerate(agents.iter_rows(named=True)):
         fig = figures.agent_trend(days, row["agent_name"], row["human_baseline_usd_per_case"])
-        sections.append(AgentSection(row, _chart(fig, f"agent-{index}"), agent_flags(row)))
+        sections.append(AgentSection(row, _chart(fig, f"chart-agent-{index}"), agent_flags(row)))
     totals = {
         "n_agents": agents.height,
         "n_cases": int(agents["n_cases"].sum()),
@@ -103,7 +103,7 @@ def render_month(settings: Settings, month: str) -> Path:
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             totals=totals,
             sections=sections,
-            fleet_chart=_chart(figures.fleet_daily_cost(days), "fleet-cost"),
+            fleet_chart=_chart(figures.fleet_daily_cost(days), "chart-fleet-cost"),
             plotly_src=PLOTLY_FILE,
         )
     )
