@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipelines import warehouse
+from pipelines.db import connect
 from pipelines.ingest import FileResult, ingest_paths
 from pipelines.report import queries
 from pipelines.report.render import latest_full_month, render_month
@@ -71,8 +72,6 @@ def render_report(settings: Settings, month: str) -> str:
 @task(cache_policy=NO_CACHE)
 def months_to_render(settings: Settings, start: str | None, end: str | None) -> list[str]:
     """Months with data between start and end (default: all, up to the latest full month)."""
-    from pipelines.db import connect
-
     last = end or latest_full_month(settings)
     con = connect(settings.warehouse_path, read_only=True)
     try:

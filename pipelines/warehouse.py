@@ -77,9 +77,10 @@ def _lake_glob(lake_dir: Path, table: Table) -> str | None:
 
 def create_lake_views(con, lake_dir: Path) -> None:
     """`lake_<table>` views over the Parquet lake (empty tables where nothing landed)."""
-    for table in (*LAKE_TABLES,):
+    for table in LAKE_TABLES:
         glob = _lake_glob(lake_dir, table)
         name = f"lake_{table.name}"
+        kind = "table" if glob is None else "view"
         if glob is None:
             empty = table.empty().append_column("day", pa.array([], pa.date32()))
             con.register("empty_lake_table", empty)
@@ -91,11 +92,7 @@ def create_lake_views(con, lake_dir: Path) -> None:
                 f"{sql_string(glob)}, hive_partitioning = true, union_by_name = true, "
                 "hive_types = {'day': date})"
             )
-        con.execute(
-            f"comment on view {name} is {sql_string(table.doc)}"
-            if glob
-            else f"comment on table {name} is {sql_string(table.doc)}"
-        )
+        con.execute(f"comment on {kind} {name} is {sql_string(table.doc)}")
     quarantine = lake_dir / "quarantine"
     if any(quarantine.glob("*/*.parquet")):
         con.execute(

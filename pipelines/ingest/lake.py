@@ -52,8 +52,8 @@ class StagedFile:
 
     lake_dir: Path
     source: Path
-    key: str = ""
-    stage_dir: Path = Path()
+    key: str = field(init=False)
+    stage_dir: Path = field(init=False)
     batches: int = 0
     days: set[str] = field(default_factory=set)
     accepted: int = 0
