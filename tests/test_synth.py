@@ -29,6 +29,14 @@ def test_same_seed_same_files(tmp_path):
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
 
 
+def test_a_rerun_replaces_the_previous_trace_files(tmp_path):
+    for end in (date(2026, 10, 2), date(2026, 10, 3)):
+        generate_demo(tmp_path / "data", tmp_path / "config", days=2, calls_per_day=100,
+                      seed=3, end=end)  # fmt: skip
+    names = sorted(p.name for p in (tmp_path / "data" / "raw" / "traces").iterdir())
+    assert names == ["otlp-2026-10-02.jsonl", "otlp-2026-10-03.jsonl"]
+
+
 def test_registry_has_20_agents_in_5_teams_and_not_the_shadow_agent(demo):
     agents = yaml.safe_load((demo.config_dir / "agents.yaml").read_text())["agents"]
     assert len(agents) == 20

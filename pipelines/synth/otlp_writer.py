@@ -151,6 +151,8 @@ order by arrival_day_idx, service_name, batch_no
 def write_otlp(sim: Simulation, agents_table, calendar: Calendar, out_dir: Path) -> list[Path]:
     """Write one `otlp-<arrival day>.jsonl` per day into out_dir; returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for previous in out_dir.glob("otlp-*.jsonl"):  # a re-run replaces the demo's own files
+        previous.unlink()
     staging = out_dir / "_partitions"
     shutil.rmtree(staging, ignore_errors=True)
     con = connect()
