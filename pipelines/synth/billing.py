@@ -119,12 +119,10 @@ def daily_usage(sim: Simulation, agents_table, calendar: Calendar) -> list[dict]
         ("sim_agents", agents_table),
     ):
         con.register(name, table)
-    rows = con.sql(USAGE_SQL).fetchall()
-    columns = [d[0] for d in con.sql(USAGE_SQL).description]
+    rows = con.sql(USAGE_SQL).pl().to_dicts()
     con.close()
     out = []
-    for values in rows:
-        row = dict(zip(columns, values, strict=True))
+    for row in rows:
         day = calendar.day(row["day_idx"]).isoformat()
         row["day"] = day
         for token_type in TOKEN_TYPES:
