@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DATA_DIR_ENV = "FLEETLEDGER_DATA_DIR"
@@ -29,12 +29,12 @@ class Settings:
         return settings.resolved()
 
     def resolved(self) -> Settings:
-        return Settings(
+        """The same settings with absolute folders."""
+        return replace(
+            self,
             data_dir=Path(self.data_dir).resolve(),
             config_dir=Path(self.config_dir).resolve(),
             reports_dir=Path(self.reports_dir).resolve(),
-            keep_content=self.keep_content,
-            duckdb_memory_limit=self.duckdb_memory_limit,
         )
 
     @property

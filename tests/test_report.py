@@ -34,6 +34,14 @@ def test_report_has_a_chart_per_agent(demo, october):
     assert html.count("Plotly.newPlot(") == len(agents) + 1  # + the fleet chart
 
 
+def test_misses_are_marked_in_the_portfolio_table(october):
+    rows = re.findall(r"<tr>\s*<td><a[^>]*>([^<]+)</a>(.*?)</tr>", october.read_text(), re.S)
+    marked = {agent: cells.count('class="bad"') for agent, cells in rows}
+    assert marked["contract-review"] == 1  # $/resolved case above its $0.70 baseline
+    assert marked["lead-scorer"] == 1  # quality mean 0.68 against a 0.85 target
+    assert marked["crm-cleaner"] == 0
+
+
 def test_element_ids_are_unique(october):
     ids = re.findall(r'\bid="([^"]+)"', october.read_text())
     assert len(ids) == len(set(ids))

@@ -35,6 +35,14 @@ class AgentSection:
     chart: Markup
     flags: list[str]
 
+    @property
+    def is_above_baseline(self) -> bool:
+        return is_above_baseline(self.row)
+
+    @property
+    def is_below_target(self) -> bool:
+        return is_below_target(self.row)
+
 
 def _environment() -> Environment:
     return Environment(
@@ -53,16 +61,26 @@ def _chart(fig, div_id: str) -> Markup:
     return Markup(html)
 
 
+def is_above_baseline(row: dict) -> bool:
+    """Cost per resolved case above the human baseline (False when either is unknown)."""
+    baseline, cost = row["human_baseline_usd_per_case"], row["cost_per_resolved_case_usd"]
+    return baseline is not None and cost is not None and cost > baseline
+
+
+def is_below_target(row: dict) -> bool:
+    """Mean quality below the registry target (False when either is unknown)."""
+    target, quality = row["quality_target"], row["quality_mean"]
+    return target is not None and quality is not None and quality < target
+
+
 def agent_flags(row: dict) -> list[str]:
     """Plain-language flags an agent earns this month."""
     flags = []
     if not row["is_registered"]:
         flags.append("not in the registry")
-    baseline, cprc = row["human_baseline_usd_per_case"], row["cost_per_resolved_case_usd"]
-    if baseline is not None and cprc is not None and cprc > baseline:
+    if is_above_baseline(row):
         flags.append("costs more per resolved case than the human baseline")
-    target, quality = row["quality_target"], row["quality_mean"]
-    if target is not None and quality is not None and quality < target:
+    if is_below_target(row):
         flags.append("quality below target")
     if row["n_unpriced_calls"]:
         flags.append(f"{row['n_unpriced_calls']} unpriced calls (cost unknown)")
