@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipelines import warehouse
-from pipelines.ingest import FileResult, IngestError, ingest_paths, raw_files
+from pipelines.ingest import FORMATS, FileResult, IngestError, ingest_paths, raw_files
 from pipelines.registry import RegistryError
 from pipelines.report.render import ReportError, latest_full_month, render_month
 from pipelines.settings import DATA_DIR_ENV, Settings
@@ -84,6 +84,9 @@ def _print_ingest_summary(results: list[FileResult]) -> None:
             skipped[r.note] = skipped.get(r.note, 0) + 1
     for note, count in sorted(skipped.items()):
         console.print(f"  skipped {count} files: {note}")
+    for r in results:
+        if r.status == "set aside":
+            console.print(f"  set aside {r.path}: {r.note}", style="yellow")
     if quarantined:
         console.print("  quarantined rows (with reasons) are in DATA/lake/quarantine/")
 
@@ -115,16 +118,25 @@ def _fail(error: Exception) -> None:
 @app.command()
 def ingest(
     paths: list[Path] = typer.Argument(None, help="Files or folders (default: DATA/raw)."),
-    source_format: str = typer.Option(None, "--format", help="Force a format, e.g. otlp_json."),
+    source_format: str = typer.Option(
+        None, "--format", help=f"Force a format instead of detecting it: {', '.join(FORMATS)}."
+    ),
     data_dir: Path = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
     """Ingest raw exports into the Parquet lake (re-running is a no-op for unchanged files).
 
+    Formats are told from content: OTLP/JSON, Langfuse exports (JSONL/CSV/Parquet), native
+    JSONL/Parquet. Great Expectations Data Docs go to REPORTS/data-quality/.
+
     Example:  fleetledger ingest data/raw/traces/otlp-2026-10-01.jsonl exports/
+
+    Example:  fleetledger ingest --format langfuse_observations exports/obs.csv
     """
     settings = _settings(data_dir, config_dir, reports_dir)
+    if source_format and source_format not in FORMATS:
+        _fail(ValueError(f"--format {source_format}: not one of {', '.join(FORMATS)}"))
     try:
         run_ingest(settings, paths or [settings.raw_dir], source_format)
     except IngestError as error:

@@ -24,3 +24,8 @@ def sql_string(text: str | Path) -> str:
     `read_parquet` paths inside persisted views. Never for data values.
     """
     return "'" + str(text).replace("'", "''") + "'"
+
+
+def sql_list(values) -> str:
+    """A SQL list literal of strings (views cannot take prepared parameters)."""
+    return "[" + ", ".join(sql_string(v) for v in values) + "]"

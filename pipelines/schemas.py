@@ -15,14 +15,22 @@ import pyarrow as pa
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 STRING_MAP = pa.map_(pa.string(), pa.string())
 MONEY = pa.decimal128(20, 10)  # billed amounts: exact decimals, never floats
+HEX32 = "[0-9a-f]{32}"
+HEX16 = "[0-9a-f]{16}"
 
 
 @dataclass(frozen=True)
 class Column:
+    """A column and the rules a row must meet to be accepted (row-level checks and the
+    Great Expectations suites are both generated from these)."""
+
     name: str
     type: pa.DataType
     doc: str
     required: bool = False  # a row without it is quarantined
+    pattern: str | None = None  # full-match regular expression for text
+    allowed: tuple[str, ...] | None = None  # the only values text may take
+    min_value: float | None = None  # inclusive lower bound for numbers
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,14 @@ class Table:
     @property
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
+
+    @property
+    def checked_columns(self) -> list[Column]:
+        return [
+            c
+            for c in self.columns
+            if c.required or c.pattern or c.allowed or c.min_value is not None
+        ]
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -64,9 +80,9 @@ SPANS = Table(
     key=("trace_id", "span_id"),
     day_from="started_at",
     columns=(
-        Column("trace_id", pa.string(), "32 hex chars: the trace (usually one case).", True),
-        Column("span_id", pa.string(), "16 hex chars, unique within the trace.", True),
-        Column("parent_span_id", pa.string(), "Parent span; null for a root span."),
+        Column("trace_id", pa.string(), "32 hex chars: the trace (usually one case).", True, HEX32),
+        Column("span_id", pa.string(), "16 hex chars, unique within the trace.", True, HEX16),
+        Column("parent_span_id", pa.string(), "Parent span; null for a root span.", pattern=HEX16),
         Column("agent_name", pa.string(), "gen_ai.agent.name, else the resource service.name."),
         Column("agent_version", pa.string(), "gen_ai.agent.version or service.version."),
         Column("conversation_id", pa.string(), "gen_ai.conversation.id or session.id: the case."),
@@ -77,13 +93,31 @@ SPANS = Table(
         Column("response_id", pa.string(), "Provider's response id (gen_ai.response.id)."),
         Column("started_at", TIMESTAMP, "Span start (UTC, µs).", True),
         Column("ended_at", TIMESTAMP, "Span end (UTC, µs).", True),
-        Column("duration_ms", pa.float64(), "ended_at − started_at in milliseconds.", True),
-        Column("input_tokens", pa.int64(), "Input tokens, INCLUDING cached (OTel semantics)."),
-        Column("output_tokens", pa.int64(), "Output tokens, INCLUDING reasoning."),
-        Column("cache_read_tokens", pa.int64(), "Input tokens read from the prompt cache."),
-        Column("cache_write_tokens", pa.int64(), "Input tokens written to the prompt cache."),
-        Column("reasoning_tokens", pa.int64(), "Output tokens spent on reasoning."),
-        Column("status", pa.string(), "ok, error or unset (OTel status code).", True),
+        Column("duration_ms", pa.float64(), "ended_at − started_at in ms.", True, min_value=0),
+        Column(
+            "input_tokens",
+            pa.int64(),
+            "Input tokens, INCLUDING cached (OTel semantics).",
+            min_value=0,
+        ),
+        Column("output_tokens", pa.int64(), "Output tokens, INCLUDING reasoning.", min_value=0),
+        Column(
+            "cache_read_tokens", pa.int64(), "Input tokens read from the prompt cache.", min_value=0
+        ),
+        Column(
+            "cache_write_tokens",
+            pa.int64(),
+            "Input tokens written to the prompt cache.",
+            min_value=0,
+        ),
+        Column("reasoning_tokens", pa.int64(), "Output tokens spent on reasoning.", min_value=0),
+        Column(
+            "status",
+            pa.string(),
+            "ok, error or unset (OTel status code).",
+            True,
+            allowed=("ok", "error", "unset"),
+        ),
         Column("error_type", pa.string(), "error.type, class reprs reduced to the class name."),
         Column("tool_name", pa.string(), "gen_ai.tool.name for tool executions."),
         Column("service_tier", pa.string(), "Provider service tier (default, batch, priority…)."),
@@ -213,6 +247,13 @@ INGEST_LOG = Table(
         Column("content_sha256", pa.string(), "SHA-256 of the file's bytes.", True),
         Column("source_format", pa.string(), "Detected or forced format.", True),
         Column(
+            "commit_id",
+            pa.string(),
+            "Id in the names of the lake files this version wrote: the log is the lake's "
+            "manifest, and only files of logged commits are part of the lake.",
+            True,
+        ),
+        Column(
             "rows_read", pa.int64(), "Records read (spans, scores, lines that hold none).", True
         ),
         Column("rows_accepted", pa.int64(), "Records written to the lake.", True),
@@ -242,5 +283,25 @@ AGENTS = Table(
     ),
 )
 
+
+DATA_QUALITY = Table(
+    name="data_quality",
+    doc="Great Expectations results per ingested batch, day, table and expectation.",
+    key=("source_file", "table_name", "day", "expectation"),
+    day_from=None,
+    columns=(
+        Column("table_name", pa.string(), "Canonical table the suite checked.", True),
+        Column("day", pa.string(), "Lake partition (UTC date) of the checked rows.", True),
+        Column(
+            "expectation", pa.string(), "Expectation and column, e.g. not_null(trace_id).", True
+        ),
+        Column("success", pa.bool_(), "Whether the expectation held for these rows.", True),
+        Column("element_count", pa.int64(), "Rows checked.", True),
+        Column("unexpected_count", pa.int64(), "Rows that broke the expectation."),
+        Column("source_file", pa.string(), "Raw file the rows came from.", True),
+        Column("validated_at", TIMESTAMP, "When the suite ran (UTC).", True),
+    ),
+)
+
 LAKE_TABLES = (SPANS, EVALUATIONS, BILLING_COSTS, BILLING_USAGE, EVAL_RESULTS)
-TABLES = {t.name: t for t in (*LAKE_TABLES, QUARANTINE, INGEST_LOG, AGENTS)}
+TABLES = {t.name: t for t in (*LAKE_TABLES, QUARANTINE, INGEST_LOG, AGENTS, DATA_QUALITY)}

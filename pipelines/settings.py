@@ -52,3 +52,13 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def gx_dir(self) -> Path:
+        """Great Expectations project (suites and validation results)."""
+        return self.data_dir / "gx"
+
+    @property
+    def data_quality_dir(self) -> Path:
+        """Great Expectations Data Docs HTML."""
+        return self.reports_dir / "data-quality"

@@ -17,8 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines import pricing, registry
-from pipelines.db import connect, sql_string
-from pipelines.schemas import LAKE_TABLES, QUARANTINE, Table
+from pipelines.db import connect, sql_list, sql_string
+from pipelines.ingest import lake
+from pipelines.schemas import DATA_QUALITY, LAKE_TABLES, QUARANTINE
 from pipelines.settings import Settings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -70,39 +71,32 @@ def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
     return [models[name] for name in TopologicalSorter(graph).static_order()]
 
 
-def _lake_glob(lake_dir: Path, table: Table) -> str | None:
-    folder = lake_dir / table.name
-    return str(folder / "*" / "*.parquet") if any(folder.glob("*/*.parquet")) else None
-
-
 def create_lake_views(con, lake_dir: Path) -> None:
-    """`lake_<table>` views over the Parquet lake (empty tables where nothing landed)."""
-    for table in LAKE_TABLES:
-        glob = _lake_glob(lake_dir, table)
+    """`lake_<table>` views over the committed lake files (empty tables where none).
+
+    The file lists come from the ingest log (the lake's manifest), so a half-finished
+    ingest is never read.
+    """
+    log = lake.read_log(lake_dir)
+    for table in (*LAKE_TABLES, QUARANTINE, DATA_QUALITY):
+        files = lake.live_files(lake_dir, table, log=log)
+        partitioned = table in LAKE_TABLES
         name = f"lake_{table.name}"
-        kind = "table" if glob is None else "view"
-        if glob is None:
-            empty = table.empty().append_column("day", pa.array([], pa.date32()))
+        kind = "view" if files else "table"
+        if not files:
+            empty = table.empty()
+            if partitioned:
+                empty = empty.append_column("day", pa.array([], pa.date32()))
             con.register("empty_lake_table", empty)
             con.execute(f"create or replace table {name} as select * from empty_lake_table")
             con.unregister("empty_lake_table")
         else:
+            hive = ", hive_partitioning = true, hive_types = {'day': date}" if partitioned else ""
             con.execute(
                 f"create or replace view {name} as select * from read_parquet("
-                f"{sql_string(glob)}, hive_partitioning = true, union_by_name = true, "
-                "hive_types = {'day': date})"
+                f"{sql_list(files)}, union_by_name = true{hive})"
             )
         con.execute(f"comment on {kind} {name} is {sql_string(table.doc)}")
-    quarantine = lake_dir / "quarantine"
-    if any(quarantine.glob("*/*.parquet")):
-        con.execute(
-            "create or replace view lake_quarantine as select * from read_parquet("
-            f"{sql_string(quarantine / '*' / '*.parquet')}, union_by_name = true)"
-        )
-    else:
-        con.register("empty_quarantine", QUARANTINE.empty())
-        con.execute("create or replace table lake_quarantine as select * from empty_quarantine")
-        con.unregister("empty_quarantine")
 
 
 def create_seeds(con, settings: Settings) -> None:

@@ -49,9 +49,9 @@ def test_every_generated_span_is_accounted_for(demo):
     truth = json.loads((demo.data_dir / GROUND_TRUTH_FILE).read_text())
     log = read_log(demo.lake_dir).to_pylist()
     with duckdb.connect(str(demo.warehouse_path), read_only=True) as con:
-        (spans,) = con.execute("select count(*) from lake_spans").fetchone()
-        (scores,) = con.execute("select count(*) from lake_evaluations").fetchone()
-        (rejected,) = con.execute("select count(*) from lake_quarantine").fetchone()
+        (spans,) = con.execute("select count(*) from lake_spans").fetchall()[0]
+        (scores,) = con.execute("select count(*) from lake_evaluations").fetchall()[0]
+        (rejected,) = con.execute("select count(*) from lake_quarantine").fetchall()[0]
     assert spans == truth["n_spans"]
     assert rejected == truth["n_malformed_records"] == 2  # 1 of 4 files: a cut line, a bad span
     assert sum(r["rows_read"] for r in log) == spans + scores + rejected

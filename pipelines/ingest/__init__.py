@@ -1,21 +1,51 @@
-"""Ingest raw exports into the lake: detect, parse in bounded batches, stage, commit, log."""
+"""Ingest raw exports into the lake: detect, parse in bounded batches, check, commit.
+
+Per file: the format is detected from content (or forced), batches are parsed into
+accepted rows and quarantine rows, each batch's accepted rows are audited by the
+table's Great Expectations suite, and the whole file is committed atomically (see
+`lake`). Records read must equal accepted + quarantined, or nothing is committed.
+"""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
+
 from pipelines.db import connect
-from pipelines.ingest import lake, otlp
+from pipelines.ingest import lake, langfuse, native, otlp
 from pipelines.ingest.detect import detect_format
 from pipelines.ingest.lines import line_batches
-from pipelines.schemas import EVALUATIONS, SPANS
+from pipelines.ingest.records import record_batches
+from pipelines.ingest.seen import SeenSpans
+from pipelines.ingest.split import Lineage, ParsedBatch
+from pipelines.schemas import TABLES
 from pipelines.settings import Settings
+from pipelines.validate import DataQuality
 
-PARSERS = {otlp.FORMAT: otlp.parse_batch}
 RAW_SUFFIXES = {".json", ".jsonl", ".gz", ".csv", ".parquet", ".ndjson"}
+INGEST_MEMORY_LIMIT = "1GB"  # DuckDB's share; batches are bounded, so this holds for any file
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    batches: Callable[[Path], Iterator[pa.Table]]
+    parse: Callable[..., ParsedBatch]  # (con, batch, lineage, *, keep_content, seen)
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        Format(otlp.FORMAT, line_batches, otlp.parse_batch),
+        *(Format(name, record_batches, parse) for name, parse in langfuse.PARSERS.items()),
+        *(Format(name, record_batches, parse) for name, parse in native.PARSERS.items()),
+    )
+}
 
 
 class IngestError(Exception):
@@ -26,7 +56,7 @@ class IngestError(Exception):
 class FileResult:
     path: Path
     source_format: str | None
-    status: str  # ingested | unchanged | skipped
+    status: str  # ingested | unchanged | skipped | set aside
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
@@ -48,41 +78,61 @@ def raw_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def ingest_file(
-    path: Path, settings: Settings, *, source_format: str | None = None, now: datetime | None = None
+    path: Path,
+    settings: Settings,
+    *,
+    source_format: str | None = None,
+    quality: DataQuality | None = None,
+    now: datetime | None = None,
 ) -> FileResult:
     """Ingest one file into the lake; a no-op when this exact content was ingested before."""
     fmt = source_format or detect_format(path)
-    if fmt not in PARSERS:
-        why = "unrecognised content" if fmt is None else f"no parser for {fmt} yet"
-        return FileResult(path, fmt, "skipped", note=why)
+    if fmt is None:
+        return set_aside(
+            path, settings, "unrecognised content: not a known trace or billing export"
+        )
+    if fmt not in FORMATS:
+        return FileResult(path, fmt, "skipped", note=f"no parser for {fmt} yet")
     sha = lake.file_sha256(path)
-    if lake.already_ingested(lake.read_log(settings.lake_dir), path, sha):
+    log = lake.read_log(settings.lake_dir)
+    if lake.already_ingested(log, path, sha):
         return FileResult(path, fmt, "unchanged")
     now = now or datetime.now(UTC)
+    lineage = Lineage(fmt, str(path.resolve()), now)
     staged = lake.StagedFile(settings.lake_dir, path)
+    quality = quality or DataQuality(settings.gx_dir, settings.data_quality_dir)
     rows_read = 0
-    con = connect(memory_limit=settings.duckdb_memory_limit)
+    con = connect(memory_limit=INGEST_MEMORY_LIMIT)
     try:
-        for batch in line_batches(path):
-            parsed = PARSERS[fmt](
-                con,
-                batch,
-                source_file=str(path.resolve()),
-                ingested_at=now,
-                keep_content=settings.keep_content,
+        seen = SeenSpans(con, settings.lake_dir, path, log)
+        audit = {
+            "source_file": lineage.source_file,
+            "run_name": f"{path.name}-{staged.commit_id}",
+            "at": now,
+        }
+        for batch in FORMATS[fmt].batches(path):
+            parsed = FORMATS[fmt].parse(
+                con, batch, lineage, keep_content=settings.keep_content, seen=seen
             )
-            staged.add(SPANS, parsed.spans)
-            staged.add(EVALUATIONS, parsed.evaluations)
+            for name, rows in parsed.rows.items():
+                staged.add(TABLES[name], rows)
+                quality.audit(TABLES[name], rows)
+            staged.add_data_quality(quality.validate_pending(quality.due(), **audit))
             staged.add_quarantine(parsed.quarantine)
             rows_read += parsed.records_read
+        staged.add_data_quality(quality.validate_pending(list(quality.pending), **audit))
         _check_conserved(path, rows_read, staged)
-        staged.commit()
+        staged.publish()
+        lake.commit(settings.lake_dir, lake.log_entry(staged, sha, fmt, rows_read, now))
+    except pa.ArrowException as error:  # the container itself is unreadable (Parquet, CSV)
+        staged.discard()
+        return set_aside(path, settings, f"cannot be read as {fmt}: {error}")
     except Exception:
         staged.discard()
         raise
     finally:
         con.close()
-    lake.append_log(settings.lake_dir, lake.log_entry(staged, sha, fmt, rows_read, now))
+    lake.collect_garbage(settings.lake_dir)
     return FileResult(
         path,
         fmt,
@@ -92,6 +142,17 @@ def ingest_file(
         staged.quarantined,
         tuple(sorted(staged.days)),
     )
+
+
+def set_aside(path: Path, settings: Settings, reason: str) -> FileResult:
+    """Move a file that cannot be parsed at all to `lake/quarantine/_files/`, with the
+    reason beside it (`<name>.reason.txt`), so nothing is lost and reruns skip it."""
+    target_dir = settings.lake_dir / lake.QUARANTINE_DIR / "_files"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{lake.source_key(path)}-{path.name}"
+    target.with_name(target.name + ".reason.txt").write_text(f"{path.resolve()}\n{reason}\n")
+    shutil.move(path, target)
+    return FileResult(path, None, "set aside", note=f"{reason} (moved to {target})")
 
 
 def _check_conserved(path: Path, rows_read: int, staged: lake.StagedFile) -> None:
@@ -109,11 +170,14 @@ def ingest_paths(
     source_format: str | None = None,
     on_file: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
-    """Ingest every raw file under `paths`, in name order."""
+    """Ingest every raw file under `paths`, in name order, then render the Data Docs."""
+    lake.collect_garbage(settings.lake_dir)  # leftovers of a run that was killed
+    quality = DataQuality(settings.gx_dir, settings.data_quality_dir)
     results = []
     for path in raw_files(paths):
-        result = ingest_file(path, settings, source_format=source_format)
+        result = ingest_file(path, settings, source_format=source_format, quality=quality)
         results.append(result)
         if on_file:
             on_file(result)
+    quality.build_docs()
     return results

@@ -4,27 +4,44 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from pipelines.ingest.lines import open_text
 
 PROBE_CHARS = 65536
 
-# (format, markers that must all appear in the first PROBE_CHARS characters)
+# (format, words that must all appear in the file's head: the first PROBE_CHARS
+# characters of text, or a Parquet file's column names). First match wins.
 SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("otlp_json", ('"resourceSpans"',)),
+    ("langfuse_observations", ("parent_observation_id", "start_time")),
+    ("langfuse_scores", ("data_type", "observation_id", "string_value")),
+    ("langfuse_traces", ("session_id", "timestamp", "bookmarked")),
+    ("native_spans", ("trace_id", "span_id", "started_at", "ended_at")),
+    ("native_evaluations", ("evaluated_at", "score_")),
     ("openai_costs", ('"organization.costs.result"',)),
     ("openai_usage", ('"organization.usage.completions.result"',)),
     ("anthropic_cost_report", ('"cost_type"', '"starting_at"')),
     ("anthropic_usage_report", ('"uncached_input_tokens"', '"starting_at"')),
     ("focus_csv", ("BilledCost", "ChargePeriodStart")),
 )
+FORMAT_NAMES = tuple(name for name, _ in SIGNATURES)
+
+
+def file_head(path: Path) -> str:
+    """The text a signature is matched against."""
+    with open(path, "rb") as probe:
+        if probe.read(4) == b"PAR1":
+            return "\n".join(pq.read_schema(path).names)
+    with open_text(path) as handle:
+        return handle.read(PROBE_CHARS)
 
 
 def detect_format(path: Path) -> str | None:
     """The format name of a raw file, or None when nothing matches."""
     try:
-        with open_text(path) as handle:
-            head = handle.read(PROBE_CHARS)
-    except OSError:
+        head = file_head(path)
+    except (OSError, ValueError):
         return None
     for name, markers in SIGNATURES:
         if all(marker in head for marker in markers):

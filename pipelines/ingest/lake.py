@@ -1,10 +1,15 @@
-"""Write parsed rows into the lake: day partitions, quarantine, and the ingest log.
+"""Write parsed rows into the lake, atomically per source file.
 
-A file's rows are staged under `lake/_staging/` and moved into place only when the
-whole file parsed; then the log row is written. Output files are named after the
-source file (`<source_key>-<batch>-<n>.parquet`), so re-ingesting a changed file
-replaces exactly its own rows, and a run killed before its log row is written is
-simply redone by the next run.
+The ingest log (`_ingest_log.parquet`) is the lake's manifest. Every file a source
+version writes is named `<source_key>-<commit_id>-<batch>-<n>.parquet`, and a file is
+part of the lake only when its commit id is in the log. So an ingest:
+1. stages its files under `lake/_staging/` while it parses,
+2. moves them into their partitions (still invisible: their commit is not logged),
+3. rewrites the log with its row in one `os.replace` — the single commit point,
+4. deletes the files of the version it replaced.
+A process killed at any moment leaves the lake as before (step 3 not reached) or as
+after; `collect_garbage` removes the leftovers, and the rerun redoes an unlogged file.
+One writer at a time is assumed (the nightly flow); readers never see a partial file.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,14 +28,22 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipelines.schemas import INGEST_LOG, Table
+from pipelines.schemas import DATA_QUALITY, INGEST_LOG, QUARANTINE, Table
 
 LOG_FILE = "_ingest_log.parquet"
+STAGING = "_staging"
+QUARANTINE_DIR = "quarantine"
 
 
 def source_key(path: Path) -> str:
     """Stable short id of a source file, used to name everything it writes."""
     return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+
+
+def commit_of(parquet_file: Path) -> str | None:
+    """The commit id in a lake file's name, or None for a file fleetledger did not write."""
+    parts = parquet_file.name.split("-")
+    return parts[1] if len(parts) >= 4 else None
 
 
 def file_sha256(path: Path) -> str:
@@ -46,13 +60,22 @@ def with_day(rows: pa.Table, table: Table) -> pa.Table:
     return rows.append_column("day", day)
 
 
+def table_dir(lake_dir: Path, table: Table) -> Path:
+    if table is QUARANTINE:
+        return lake_dir / QUARANTINE_DIR
+    if table is DATA_QUALITY:
+        return lake_dir / "_data_quality"
+    return lake_dir / table.name
+
+
 @dataclass
 class StagedFile:
-    """Everything one source file writes, staged until `commit`."""
+    """Everything one version of one source file writes, staged until published."""
 
     lake_dir: Path
     source: Path
     key: str = field(init=False)
+    commit_id: str = field(init=False)
     stage_dir: Path = field(init=False)
     batches: int = 0
     days: set[str] = field(default_factory=set)
@@ -61,7 +84,11 @@ class StagedFile:
 
     def __post_init__(self) -> None:
         self.key = source_key(self.source)
-        self.stage_dir = self.lake_dir / "_staging" / f"{self.key}-{uuid.uuid4().hex[:8]}"
+        self.commit_id = uuid.uuid4().hex[:12]
+        self.stage_dir = self.lake_dir / STAGING / f"{self.key}-{self.commit_id}"
+
+    def _name(self) -> str:
+        return f"{self.key}-{self.commit_id}-{self.batches:05d}"
 
     def add(self, table: Table, rows: pa.Table) -> None:
         """Stage accepted rows of a canonical table, partitioned by day."""
@@ -74,7 +101,7 @@ class StagedFile:
             self.stage_dir / table.name,
             format="parquet",
             partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"),
-            basename_template=f"{self.key}-{self.batches:05d}-{{i}}.parquet",
+            basename_template=self._name() + "-{i}.parquet",
             existing_data_behavior="overwrite_or_ignore",
         )
         self.accepted += rows.num_rows
@@ -86,35 +113,49 @@ class StagedFile:
             return
         for name in pc.unique(rows["table_name"]).to_pylist():
             part = rows.filter(pc.equal(rows["table_name"], name))
-            target = self.stage_dir / "quarantine" / name
-            target.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, target / f"{self.key}-{self.batches:05d}-0.parquet")
+            self._write(Path(QUARANTINE_DIR) / name, part)
             self.quarantined += part.num_rows
+
+    def add_data_quality(self, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self._write(Path("_data_quality"), rows)
+
+    def _write(self, folder: Path, rows: pa.Table) -> None:
+        target = self.stage_dir / folder
+        target.mkdir(parents=True, exist_ok=True)
+        pq.write_table(rows, target / f"{self._name()}-0.parquet")
         self.batches += 1
 
-    def commit(self) -> None:
-        """Replace this source's previous files with the staged ones."""
-        remove_source_files(self.lake_dir, self.key)
+    def staged_files(self, table: Table) -> list[Path]:
+        return sorted((self.stage_dir / table.name).glob("*/*.parquet"))
+
+    def replace_staged(self, path: Path, rows: pa.Table) -> None:
+        pq.write_table(rows, path)
+
+    def publish(self) -> None:
+        """Move the staged files into the lake; invisible until the log names the commit."""
         if self.stage_dir.exists():
             for staged in sorted(self.stage_dir.rglob("*.parquet")):
                 target = self.lake_dir / staged.relative_to(self.stage_dir)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, target)
-            shutil.rmtree(self.stage_dir)
+        self.discard()
 
     def discard(self) -> None:
         shutil.rmtree(self.stage_dir, ignore_errors=True)
 
 
-def remove_source_files(lake_dir: Path, key: str) -> None:
-    for old in lake_dir.glob(f"*/**/{key}-*.parquet"):
-        if "_staging" not in old.parts:
-            old.unlink()
-
-
 def read_log(lake_dir: Path) -> pa.Table:
     path = lake_dir / LOG_FILE
-    return pq.read_table(path) if path.exists() else INGEST_LOG.empty()
+    return (
+        pq.read_table(path, schema=INGEST_LOG.arrow_schema)
+        if path.exists()
+        else (INGEST_LOG.empty())
+    )
+
+
+def live_commits(log: pa.Table) -> set[str]:
+    return set(log["commit_id"].to_pylist())
 
 
 def already_ingested(log: pa.Table, source: Path, sha256: str) -> bool:
@@ -124,10 +165,9 @@ def already_ingested(log: pa.Table, source: Path, sha256: str) -> bool:
     return bool(pc.any(pc.and_(same_file, same_content)).as_py())
 
 
-def append_log(lake_dir: Path, entry: dict) -> None:
-    """Append one row to the ingest log (rewritten atomically)."""
+def commit(lake_dir: Path, entry: dict) -> None:
+    """Log one file version, superseding the file's previous entry: the commit point."""
     log = read_log(lake_dir)
-    # A new version of a file supersedes the old one's entry.
     log = log.filter(pc.not_equal(log["source_file"], entry["source_file"]))
     row = pa.Table.from_pylist([entry], schema=INGEST_LOG.arrow_schema)
     lake_dir.mkdir(parents=True, exist_ok=True)
@@ -136,11 +176,39 @@ def append_log(lake_dir: Path, entry: dict) -> None:
     os.replace(tmp, lake_dir / LOG_FILE)
 
 
+def _lake_parquet_files(lake_dir: Path) -> Iterable[Path]:
+    for path in lake_dir.rglob("*.parquet"):
+        if path.name != LOG_FILE and STAGING not in path.relative_to(lake_dir).parts:
+            yield path
+
+
+def collect_garbage(lake_dir: Path) -> int:
+    """Delete staging leftovers and files of commits the log does not name."""
+    shutil.rmtree(lake_dir / STAGING, ignore_errors=True)
+    for tmp in lake_dir.glob(f".{LOG_FILE}.*"):
+        tmp.unlink()
+    live = live_commits(read_log(lake_dir))
+    removed = 0
+    for path in _lake_parquet_files(lake_dir):
+        if commit_of(path) not in live:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def live_files(lake_dir: Path, table: Table, *, log: pa.Table | None = None) -> list[Path]:
+    """The Parquet files that make up a lake table now (only logged commits)."""
+    live = live_commits(read_log(lake_dir) if log is None else log)
+    folder = table_dir(lake_dir, table)
+    return sorted(p for p in folder.rglob("*.parquet") if commit_of(p) in live)
+
+
 def log_entry(staged: StagedFile, sha256: str, source_format: str, rows_read: int, at: datetime):
     return {
         "source_file": str(staged.source.resolve()),
         "content_sha256": sha256,
         "source_format": source_format,
+        "commit_id": staged.commit_id,
         "rows_read": rows_read,
         "rows_accepted": staged.accepted,
         "rows_quarantined": staged.quarantined,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 LINE_BATCH_BYTES = 64 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024  # DuckDB scans Arrow record batches in parallel: many small ones
 
 
 def open_text(path: Path):
@@ -38,13 +39,15 @@ def line_batches(path: Path, max_bytes: int = LINE_BATCH_BYTES) -> Iterator[pa.T
             lines.append(text)
             size += len(text)
             if size >= max_bytes:
-                yield _table(numbers, lines)
+                yield _table(numbers, lines, size)
                 numbers, lines, size = [], [], 0
     if lines:
-        yield _table(numbers, lines)
+        yield _table(numbers, lines, size)
 
 
-def _table(numbers: list[int], lines: list[str]) -> pa.Table:
-    return pa.table(
+def _table(numbers: list[int], lines: list[str], size: int) -> pa.Table:
+    table = pa.table(
         {"line_no": pa.array(numbers, pa.int64()), "line": pa.array(lines, pa.string())}
     )
+    rows_per_chunk = max(1, len(lines) * CHUNK_BYTES // max(size, 1))
+    return pa.Table.from_batches(table.to_batches(max_chunksize=rows_per_chunk))

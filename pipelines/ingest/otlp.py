@@ -9,13 +9,14 @@ quarantine rows with a reason; nothing is dropped.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 
 import pyarrow as pa
 
-from pipelines.db import sql_string
-from pipelines.schemas import EVALUATIONS, QUARANTINE, SPANS
+from pipelines.db import sql_list, sql_string
+from pipelines.ingest import split
+from pipelines.ingest.seen import SeenSpans
+from pipelines.ingest.split import Lineage, ParsedBatch
+from pipelines.schemas import EVALUATIONS, SPANS
 
 FORMAT = "otlp_json"
 
@@ -121,14 +122,6 @@ _INT_COLUMNS = {
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 
 
-@dataclass(frozen=True)
-class ParsedBatch:
-    spans: pa.Table
-    evaluations: pa.Table
-    quarantine: pa.Table
-    records_read: int
-
-
 def _attr(column: str) -> str:
     """SQL picking the first present alias of a canonical column from the maps."""
     picks = []
@@ -154,196 +147,205 @@ _KV_TO_TEXT = """list_transform({kvs}, lambda a: {{k: a.key, v: coalesce(
     to_json(json_extract_string(a.value.arrayValue, '$.values[*].*'))::varchar,
     cast(a.value.kvlistValue as varchar), a.value.bytesValue)}})"""
 
-_SPAN_PROBLEM = """
-case
-    when s.traceId is null or not regexp_full_match(s.traceId, '[0-9a-fA-F]{32}')
-        then 'traceId|must be 32 hex characters'
-    when s.spanId is null or not regexp_full_match(s.spanId, '[0-9a-fA-F]{16}')
-        then 'spanId|must be 16 hex characters'
-    when start_ns is null or start_ns <= 0
-        then 'startTimeUnixNano|must be a positive integer of nanoseconds'
-    when end_ns is null or end_ns < start_ns
-        then 'endTimeUnixNano|must be an integer not before startTimeUnixNano'
-end
+# One pass: the JSON is parsed once; a line that does not parse is told apart afterwards.
+_PARSE_SQL = """
+create or replace temp table otlp_parsed as
+select line_no, try(from_json(line, $structure)).resourceSpans as resource_spans
+from otlp_lines
+"""
+
+# Records read, counted from the parsed structure itself (not from the output), so the
+# conservation check compares two independent counts.
+_RECORDS_SQL = """
+select
+    count(*) filter (where resource_spans is null) as bad_lines,
+    coalesce(sum(list_sum(list_transform(resource_spans, lambda r: coalesce(list_sum(
+        list_transform(r.scopeSpans, lambda ss: len(ss.spans))), 0)))), 0) as spans,
+    coalesce(sum(list_sum(list_transform(resource_spans, lambda r: coalesce(list_sum(
+        list_transform(r.scopeSpans, lambda ss: coalesce(list_sum(list_transform(ss.spans,
+            lambda s: len(list_filter(s.events, lambda e: e.name = $event_name)))), 0))), 0)))),
+        0) as evaluation_events
+from otlp_parsed
+"""
+
+_BAD_LINES_SQL = """
+select line_no, 0 as record_index, null as field,
+    case when not json_valid(line) then 'invalid JSON (truncated or corrupt line)'
+         else 'not an OTLP/JSON traces export: no resourceSpans list' end as reason,
+    line as raw
+from otlp_parsed join otlp_lines using (line_no)
+where resource_spans is null
 """
 
 _FLATTEN_SQL = f"""
 create or replace temp table otlp_flat as
-with parsed as (
-    select line_no, request from otlp_parsed
-),
-resource_spans as (
-    select line_no, unnest(request.resourceSpans) as rs
-    from parsed where request.resourceSpans is not null
+with resource_spans as (
+    select line_no, unnest(resource_spans) as rs, generate_subscripts(resource_spans, 1) as rs_i
+    from otlp_parsed where resource_spans is not null
 ),
 scope_spans as (
-    select line_no, rs.resource.attributes as res_kvs, unnest(rs.scopeSpans) as ss
+    select line_no, rs_i, rs.resource.attributes as res_kvs,
+        unnest(rs.scopeSpans) as ss, generate_subscripts(rs.scopeSpans, 1) as ss_i
     from resource_spans
 ),
 spans as (
-    select line_no, res_kvs, unnest(ss.spans) as s from scope_spans
-),
-flat as (select
+    select line_no, rs_i, ss_i, res_kvs,
+        unnest(ss.spans) as s, generate_subscripts(ss.spans, 1) as sp_i
+    from scope_spans
+)
+select
     line_no,
-    row_number() over (partition by line_no) as record_index,
+    (rs_i * 1000000 + ss_i) * 1000000 + sp_i as ordinal,
     s,
     map_from_entries({_KV_TO_TEXT.format(kvs="res_kvs")}) as res_attrs,
     map_from_entries({_KV_TO_TEXT.format(kvs="s.attributes")}) as attrs,
     try_cast(s.startTimeUnixNano as hugeint) as start_ns,
     try_cast(s.endTimeUnixNano as hugeint) as end_ns
-from spans)
-select *, {_SPAN_PROBLEM.strip()} as problem from flat
+from spans
 """
 
-_PARSE_SQL = """
-create or replace temp table otlp_parsed as
-select line_no, line, json_valid(line) as is_json,
-    case when is_json then try(from_json(line, $structure)) end as request
-from otlp_lines
-"""
-
-_BAD_LINES_SQL = """
-select line_no, 0 as record_index, null as field,
-    case when not is_json then 'invalid JSON (truncated or corrupt line)'
-         else 'not an OTLP/JSON traces export: no resourceSpans list' end as reason,
-    line as raw
-from otlp_parsed
-where not is_json or request.resourceSpans is null
+_TIMING_PROBLEM = """
+case
+    when start_ns is null or start_ns <= 0
+        then 'started_at|startTimeUnixNano must be a positive integer of nanoseconds'
+    when end_ns is null or end_ns < start_ns
+        then 'ended_at|endTimeUnixNano must be an integer not before startTimeUnixNano'
+end
 """
 
 
-def _spans_sql(keep_content: bool) -> str:
+def _timestamp(nanoseconds: str) -> str:
+    return f"make_timestamp(cast({nanoseconds} // 1000 as bigint))::timestamptz"
+
+
+def _with_included(total: str, *parts: str) -> str:
+    """OTel semantics: the total includes its parts. A source whose total is smaller
+    than its parts evidently counted them apart, so they are added back."""
+    parts_sum = " + ".join(f"coalesce({p}, 0)" for p in parts)
+    return f"case when {total} < {parts_sum} then {total} + {parts_sum} else {total} end"
+
+
+def _spans_view_sql(keep_content: bool) -> str:
     columns = {
         "trace_id": "lower(s.traceId)",
         "span_id": "lower(s.spanId)",
         "parent_span_id": "nullif(lower(s.parentSpanId), '')",
         **{c: _attr(c) for c in SPAN_ATTRIBUTE_ALIASES},
-        "started_at": "make_timestamp(cast(start_ns // 1000 as bigint))::timestamptz",
-        "ended_at": "make_timestamp(cast(end_ns // 1000 as bigint))::timestamptz",
+        "started_at": _timestamp("start_ns"),
+        "ended_at": _timestamp("end_ns"),
         "duration_ms": "cast(end_ns - start_ns as double) / 1e6",
         "status": """case when s.status.code in ('1', 'STATUS_CODE_OK') then 'ok'
             when s.status.code in ('2', 'STATUS_CODE_ERROR') then 'error' else 'unset' end""",
         "attributes": "attributes",
-        "source_format": "$source_format",
-        "source_file": "$source_file",
-        "ingested_at": "$ingested_at::timestamptz",
     }
     columns["operation"] = f"coalesce({_attr('operation')}, s.name, 'unknown')"
+    columns["input_tokens"] = _with_included(
+        _attr("input_tokens"), _attr("cache_read_tokens"), _attr("cache_write_tokens")
+    )
+    columns["output_tokens"] = _with_included(_attr("output_tokens"), _attr("reasoning_tokens"))
     # "<class 'openai.NotFoundError'>" → "NotFoundError"
     columns["error_type"] = (
         f"coalesce(nullif(regexp_extract({_attr('error_type')}, "
         "'^<class ''(?:[\\w.]*\\.)?(\\w+)''>$', 1), ''), " + _attr("error_type") + ")"
     )
-    select = ",\n    ".join(f"{columns[name]} as {name}" for name in SPANS.column_names)
+    select = ",\n    ".join(
+        f"{columns[name]} as {name}" for name in SPANS.column_names if name in columns
+    )
     if keep_content:
-        entry = "{k: e.key, v: e.value}"
-    else:  # content becomes its length: `gen_ai.input.messages.chars`
-        entry = (
-            "case when list_contains($content_keys, e.key) "
-            "then {k: e.key || '.chars', v: cast(length(e.value) as varchar)} "
-            "else {k: e.key, v: e.value} end"
+        entries = "[{k: e.key, v: e.value}]"
+    else:  # content becomes its length and hash: `gen_ai.input.messages.chars` / `.sha256`
+        entries = (
+            f"case when list_contains({sql_list(CONTENT_KEYS)}, e.key) "
+            "then [{k: e.key || '.chars', v: cast(length(e.value) as varchar)}, "
+            "{k: e.key || '.sha256', v: sha256(e.value)}] "
+            "else [{k: e.key, v: e.value}] end"
         )
     return f"""
+    create or replace temp view otlp_span_candidates as
     with kept as (
-        select *, map_concat(res_attrs, map_from_entries(list_transform(
-            list_filter(map_entries(attrs), lambda e: not list_contains($extracted, e.key)),
-            lambda e: {entry}))) as attributes
-        from otlp_flat where problem is null
+        select *, map_concat(res_attrs, map_from_entries(flatten(list_transform(
+            list_filter(map_entries(attrs),
+                lambda e: not list_contains({sql_list(_extracted_keys())}, e.key)),
+            lambda e: {entries})))) as attributes
+        from otlp_flat
     )
-    select {select} from kept
+    select {select}, line_no, ordinal, {_TIMING_PROBLEM.strip()} as parse_problem
+    from kept
     """
 
 
-_SPAN_REJECTS_SQL = """
-select line_no, record_index, split_part(problem, '|', 1) as field,
-    split_part(problem, '|', 2) as reason, coalesce(to_json(s)::varchar, 'null') as raw
-from otlp_flat where problem is not null
-"""
-
-_EVENTS_SQL = """
-create or replace temp table otlp_events as
+_EVALUATIONS_VIEW_SQL = f"""
+create or replace temp view otlp_evaluation_candidates as
 with events as (
     select lower(s.traceId) as trace_id, lower(s.spanId) as span_id,
         coalesce(attrs['gen_ai.conversation.id'], attrs['session.id']) as conversation_id,
-        line_no, record_index, end_ns, unnest(s.events) as e
-    from otlp_flat where problem is null
+        line_no, ordinal, end_ns, unnest(s.events) as e,
+        generate_subscripts(s.events, 1) as event_i
+    from otlp_flat
+),
+evaluations as (
+    select *, map_from_entries(list_transform(e.attributes, lambda a: {{k: a.key,
+        v: coalesce(a.value.stringValue, a.value.intValue,
+                    cast(a.value.doubleValue as varchar), cast(a.value.boolValue as varchar))}}
+    )) as ea
+    from events where e.name = '{EVALUATION_EVENT}'
 )
-select *, map_from_entries(list_transform(e.attributes, lambda a: {k: a.key,
-    v: coalesce(a.value.stringValue, a.value.intValue, cast(a.value.doubleValue as varchar),
-                cast(a.value.boolValue as varchar))})) as ea
-from events where e.name = $event_name
+select trace_id, span_id, conversation_id,
+    ea['gen_ai.response.id'] as response_id,
+    ea['gen_ai.evaluation.name'] as name,
+    try_cast(ea['gen_ai.evaluation.score.value'] as double) as score_value,
+    ea['gen_ai.evaluation.score.label'] as score_label,
+    ea['fleet.evaluation.source'] as source,
+    {_timestamp("coalesce(try_cast(e.timeUnixNano as hugeint), end_ns)")} as evaluated_at,
+    line_no, ordinal * 1000 + event_i as ordinal,
+    case when ea['gen_ai.evaluation.name'] is null
+        then 'name|evaluation event without gen_ai.evaluation.name' end as parse_problem
+from evaluations
 """
 
 
-def _evaluations_sql() -> str:
-    columns = {
-        "trace_id": "trace_id",
-        "span_id": "span_id",
-        "conversation_id": "conversation_id",
-        "response_id": "ea['gen_ai.response.id']",
-        "name": "ea['gen_ai.evaluation.name']",
-        "score_value": "try_cast(ea['gen_ai.evaluation.score.value'] as double)",
-        "score_label": "ea['gen_ai.evaluation.score.label']",
-        "source": "ea['fleet.evaluation.source']",
-        "evaluated_at": "make_timestamp(cast(coalesce(try_cast(e.timeUnixNano as hugeint), "
-        "end_ns) // 1000 as bigint))::timestamptz",
-        "source_format": "$source_format",
-        "source_file": "$source_file",
-        "ingested_at": "$ingested_at::timestamptz",
-    }
-    select = ",\n    ".join(f"{columns[n]} as {n}" for n in EVALUATIONS.column_names)
-    return f"select {select} from otlp_events where ea['gen_ai.evaluation.name'] is not null"
-
-
-_EVENT_REJECTS_SQL = """
-select line_no, record_index, 'gen_ai.evaluation.name' as field,
-    'evaluation event without gen_ai.evaluation.name' as reason,
-    coalesce(to_json(e)::varchar, 'null') as raw
-from otlp_events where ea['gen_ai.evaluation.name'] is null
+_SPAN_RAW_SQL = """
+select line_no, ordinal, to_json(s)::varchar as raw from otlp_flat semi join {rows}
+using (line_no, ordinal)
+"""
+_EVENT_RAW_SQL = """
+with events as (
+    select line_no, ordinal * 1000 + generate_subscripts(s.events, 1) as ordinal,
+        unnest(s.events) as e
+    from otlp_flat semi join (select line_no from {rows}) using (line_no)
+)
+select line_no, ordinal, to_json(e)::varchar as raw from events
 """
 
 
 def parse_batch(
-    con, lines: pa.Table, *, source_file: str, ingested_at: datetime, keep_content: bool = False
+    con, lines: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenSpans
 ) -> ParsedBatch:
     """Parse a batch of numbered OTLP/JSON lines into spans, evaluations and rejects."""
     con.register("otlp_lines", lines)
-    con.execute(_PARSE_SQL, {"structure": OTLP_STRUCTURE})
-    con.execute(_FLATTEN_SQL)
-    lineage = {"source_format": FORMAT, "source_file": source_file, "ingested_at": ingested_at}
-    span_params = {"extracted": _extracted_keys(), **lineage}
-    if not keep_content:
-        span_params["content_keys"] = list(CONTENT_KEYS)
-    spans = con.sql(_spans_sql(keep_content), params=span_params).to_arrow_table()
-    con.execute(_EVENTS_SQL, {"event_name": EVALUATION_EVENT})
-    evaluations = con.sql(_evaluations_sql(), params=lineage).to_arrow_table()
-    rejects = pa.concat_tables(
-        [
-            _quarantine_rows(con.sql(_BAD_LINES_SQL), "spans", lineage),
-            _quarantine_rows(con.sql(_SPAN_REJECTS_SQL), "spans", lineage),
-            _quarantine_rows(con.sql(_EVENT_REJECTS_SQL), "evaluations", lineage),
-        ]
-    )
-    records = spans.num_rows + evaluations.num_rows + rejects.num_rows
-    con.unregister("otlp_lines")
-    return ParsedBatch(
-        spans=spans.cast(SPANS.arrow_schema),
-        evaluations=evaluations.cast(EVALUATIONS.arrow_schema),
-        quarantine=rejects,
-        records_read=records,
-    )
-
-
-def _quarantine_rows(relation, table_name: str, lineage: dict) -> pa.Table:
-    rows = relation.to_arrow_table()
-    n = rows.num_rows
-    columns = {
-        "table_name": pa.array([table_name] * n, pa.string()),
-        **{name: rows[name] for name in ("line_no", "record_index", "field", "reason", "raw")},
-        "source_format": pa.array([lineage["source_format"]] * n, pa.string()),
-        "source_file": pa.array([lineage["source_file"]] * n, pa.string()),
-        "ingested_at": pa.array(
-            [lineage["ingested_at"]] * n, QUARANTINE.arrow_schema.field("ingested_at").type
-        ),
-    }
-    return pa.table(columns).cast(QUARANTINE.arrow_schema)
+    try:
+        con.execute(_PARSE_SQL, {"structure": OTLP_STRUCTURE})
+        bad_lines, n_spans, n_events = con.execute(
+            _RECORDS_SQL, {"event_name": EVALUATION_EVENT}
+        ).fetchall()[0]
+        con.execute(_FLATTEN_SQL)
+        con.execute(_spans_view_sql(keep_content))
+        con.execute(_EVALUATIONS_VIEW_SQL)
+        spans = split.check(con, "otlp_span_candidates", SPANS, seen=seen)
+        evaluations = split.check(con, "otlp_evaluation_candidates", EVALUATIONS)
+        return ParsedBatch(
+            rows={
+                SPANS.name: split.accepted(con, spans, SPANS, lineage),
+                EVALUATIONS.name: split.accepted(con, evaluations, EVALUATIONS, lineage),
+            },
+            quarantine=pa.concat_tables(
+                [
+                    split.quarantine_rows(con, _BAD_LINES_SQL, SPANS, lineage),
+                    split.rejected(con, spans, _SPAN_RAW_SQL, SPANS, lineage),
+                    split.rejected(con, evaluations, _EVENT_RAW_SQL, EVALUATIONS, lineage),
+                ]
+            ),
+            records_read=bad_lines + n_spans + n_events,
+        )
+    finally:
+        con.unregister("otlp_lines")

@@ -152,7 +152,7 @@ def latest_full_month(settings: Settings) -> str:
     """The last calendar month with data whose last day is covered by the data."""
     con = connect(settings.warehouse_path, read_only=True)
     try:
-        last_day = con.execute("select max(day) from agent_daily").fetchone()[0]
+        last_day = con.execute("select max(day) from agent_daily").fetchall()[0][0]
     finally:
         con.close()
     if last_day is None:

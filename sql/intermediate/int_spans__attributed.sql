@@ -2,6 +2,9 @@
 -- A child span (LLM call, tool) carries no agent name of its own in most instrumentations:
 -- it inherits the agent of its trace's first invoke_agent span. A span without a
 -- conversation id takes its trace's; a trace with none is a case of its own.
+-- The same LLM call emitted by two instrumentations (same gen_ai.response.id in the same
+-- trace) counts once: the span with the most token detail is the call, the other is
+-- kept but marked `is_duplicate_call`.
 with spans as (
     select * from stg_spans
 ),
@@ -19,6 +22,22 @@ traces as (
     group by trace_id
 ),
 
+copies as (
+    select
+        trace_id,
+        span_id,
+        response_id is not null and row_number() over (
+            partition by trace_id, response_id
+            order by
+                (input_tokens is not null)::int + (output_tokens is not null)::int
+                + (cache_read_tokens is not null)::int + (reasoning_tokens is not null)::int
+                desc,
+                started_at,
+                span_id
+        ) > 1 as is_duplicate_call
+    from spans
+),
+
 final as (
     select
         spans.* replace (
@@ -31,12 +50,14 @@ final as (
                 spans.conversation_id, traces.trace_conversation_id, spans.trace_id
             ) as conversation_id
         ),
+        copies.is_duplicate_call,
         spans.operation in (
             'chat', 'text_completion', 'generate_content', 'embeddings', 'completion'
-        ) as is_llm_call,
+        ) and not copies.is_duplicate_call as is_llm_call,
         coalesce(spans.response_model, spans.request_model) as model
     from spans
     left join traces using (trace_id)
+    left join copies using (trace_id, span_id)
 )
 
 select * from final

@@ -39,8 +39,8 @@ def test_bad_lines_and_spans_are_quarantined_with_line_and_field(settings):
     assert _quarantine(settings) == [
         (2, 0, None, "invalid JSON (truncated or corrupt line)"),
         (4, 0, None, "not an OTLP/JSON traces export: no resourceSpans list"),
-        (5, 1, "traceId", "must be 32 hex characters"),
-        (5, 2, "spanId", "must be 16 hex characters"),
+        (5, 1, "trace_id", "must match [0-9a-f]{32}, got zz"),
+        (5, 2, "span_id", "must match [0-9a-f]{16}, got b7ad6b71692033"),
     ]
     log = read_log(settings.lake_dir).to_pylist()
     assert [(r["rows_read"], r["rows_accepted"], r["rows_quarantined"]) for r in log] == [(6, 2, 4)]
@@ -77,3 +77,22 @@ def test_a_changed_file_replaces_exactly_its_own_rows(settings):
     ]
     assert _quarantine(settings) == []
     assert len(read_log(settings.lake_dir)) == 2
+
+
+def test_the_same_span_in_two_files_is_stored_once(settings):
+    (settings.raw_dir / "a.jsonl").write_text(GOOD + "\n")
+    (settings.raw_dir / "b.jsonl").write_text(GOOD + "\n" + GOOD + "\n")
+    results = ingest_paths([settings.raw_dir], settings)
+    assert [(r.rows_read, r.rows_accepted, r.rows_quarantined) for r in results] == [
+        (1, 1, 0),
+        (2, 0, 2),
+    ]
+    rows = pq.read_table(settings.lake_dir / "spans").to_pylist()
+    assert [(r["span_id"], r["source_file"].rsplit("/", 1)[1]) for r in rows] == [
+        ("b7ad6b7169203331", "a.jsonl")
+    ]
+    reasons = [r[3] for r in _quarantine(settings)]
+    assert (
+        reasons
+        == [f"duplicate: this span is already stored from {settings.raw_dir / 'a.jsonl'}"] * 2
+    )

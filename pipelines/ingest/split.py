@@ -1,0 +1,171 @@
+"""Split a parser's candidate rows into accepted rows and quarantine rows with a reason.
+
+Every parser leaves, for each canonical table it fills, a DuckDB view of *candidates*:
+the table's columns (without lineage), plus
+- `line_no`: the 1-based line (or record) of the source file,
+- `ordinal`: orders records within a line (0 when a line holds one record),
+- `parse_problem`: `'field|reason'` when the parser already knows the record is bad;
+and a query giving (line_no, ordinal, raw): the record as text, made only for rejects.
+The row checks themselves come from the `Column` rules in `schemas.py`, so every format
+is held to the same rules, and the rules live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from pipelines.db import sql_string
+from pipelines.ingest.seen import SeenSpans
+from pipelines.schemas import LINEAGE, QUARANTINE, Table
+
+LINEAGE_SQL = ", ".join(f"${c.name} as {c.name}" for c in LINEAGE).replace(
+    "$ingested_at as", "$ingested_at::timestamptz as"
+)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    source_format: str
+    source_file: str
+    ingested_at: datetime
+
+    @property
+    def params(self) -> dict:
+        return {
+            "source_format": self.source_format,
+            "source_file": self.source_file,
+            "ingested_at": self.ingested_at,
+        }
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def problem_sql(table: Table) -> str:
+    """SQL naming the first rule of `table` a row breaks, as 'field|reason', else NULL."""
+    whens = []
+    lineage = {c.name for c in LINEAGE}  # set by the ingest, not read from the source
+    for column in (c for c in table.checked_columns if c.name not in lineage):
+        name, ref = column.name, _quoted(column.name)
+        if column.required:
+            whens.append(f"when {ref} is null then '{name}|is required but missing'")
+        if column.pattern:
+            whens.append(
+                f"when not regexp_full_match({ref}, {sql_string(column.pattern)}) "
+                f"then '{name}|must match {column.pattern}, got ' || {ref}"
+            )
+        if column.allowed:
+            values = ", ".join(sql_string(v) for v in column.allowed)
+            whens.append(
+                f"when {ref} not in ({values}) "
+                f"then '{name}|must be one of {'/'.join(column.allowed)}, got ' || {ref}"
+            )
+        if column.min_value is not None:
+            whens.append(
+                f"when {ref} < {column.min_value} "
+                f"then '{name}|must be at least {column.min_value:g}, got ' || {ref}"
+            )
+    return "case " + " ".join(whens) + " end" if whens else "null"
+
+
+def _data_columns(table: Table) -> list[str]:
+    lineage = {c.name for c in LINEAGE}
+    return [c for c in table.column_names if c not in lineage]
+
+
+def check(con, view: str, table: Table, *, seen: SeenSpans | None = None) -> str:
+    """Materialise `view`'s candidates with their `problem` (NULL when accepted).
+
+    With `seen` (spans already stored), a span stored before, or repeated within the
+    batch, is a duplicate: the first copy wins. Returns the name of the checked table.
+    """
+    checked = f"{view}_checked"
+    problem = f"coalesce(parse_problem, {problem_sql(table)})"
+    if seen is None:
+        con.execute(
+            f"create or replace temp table {checked} as select *, {problem} as problem from {view}"
+        )
+        return checked
+    seen.load_days_of(view)
+    con.execute(f"""
+        create or replace temp table {checked} as
+        with candidates as (select *, {problem} as first_problem from {view}),
+        copies as (
+            select line_no, ordinal, row_number() over (
+                partition by trace_id, span_id order by line_no, ordinal) as copy_no
+            from candidates where first_problem is null
+        )
+        select candidates.* exclude (first_problem), coalesce(first_problem,
+            case when seen.source_file is not null
+                    then 'span_id|duplicate: this span is already stored from '
+                        || seen.source_file
+                 when copies.copy_no > 1
+                    then 'span_id|duplicate: the same span appears earlier in this file'
+            end) as problem
+        from candidates
+        left join copies using (line_no, ordinal)
+        left join {seen.table} as seen using (trace_id, span_id)
+    """)
+    seen.remember(checked)
+    return checked
+
+
+def accepted(con, checked: str, table: Table, lineage: Lineage) -> pa.Table:
+    """Checked rows that break no rule, with lineage, cast to the canonical schema."""
+    columns = ", ".join(_quoted(c) for c in _data_columns(table))
+    sql = f"select {columns}, {LINEAGE_SQL} from {checked} where problem is null"
+    return con.sql(sql, params=lineage.params).to_arrow_table().cast(table.arrow_schema)
+
+
+def rejected(con, checked: str, raw_sql: str, table: Table, lineage: Lineage) -> pa.Table:
+    """Checked rows that break a rule, as quarantine rows naming field and reason.
+
+    `raw_sql` selects (line_no, ordinal, raw) of the rows in `{rows}` (semi-join it on
+    the scan, so the raw text is only made for rejected rows).
+    `record_index` is the record's 1-based position within its line; it is numbered only
+    over lines that hold a rejected record, so the common all-good case costs nothing.
+    """
+    sql = f"""
+        with bad_lines as (select distinct line_no from {checked} where problem is not null),
+        numbered as (
+            select line_no, ordinal, problem,
+                row_number() over (partition by line_no order by ordinal) as record_index
+            from {checked} semi join bad_lines using (line_no)
+        ),
+        raw as ({raw_sql.format(rows="numbered")})
+        select {sql_string(table.name)} as table_name, line_no, record_index,
+            nullif(split_part(problem, '|', 1), '') as field,
+            substr(problem, length(split_part(problem, '|', 1)) + 2) as reason,
+            coalesce(raw, 'null') as raw, {LINEAGE_SQL}
+        from numbered join raw using (line_no, ordinal)
+        where problem is not null
+    """
+    return con.sql(sql, params=lineage.params).to_arrow_table().cast(QUARANTINE.arrow_schema)
+
+
+def quarantine_rows(con, sql: str, table: Table, lineage: Lineage, **params) -> pa.Table:
+    """Quarantine rows from a query giving (line_no, record_index, field, reason, raw)."""
+    wrapped = f"""
+        select {sql_string(table.name)} as table_name, line_no, record_index, field, reason,
+            coalesce(raw, 'null') as raw, {LINEAGE_SQL}
+        from ({sql})
+    """
+    return (
+        con.sql(wrapped, params={**lineage.params, **params})
+        .to_arrow_table()
+        .cast(QUARANTINE.arrow_schema)
+    )
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    """What a parser made of one batch: accepted rows per canonical table, quarantine
+    rows, and the number of records it read (counted from the input, independently)."""
+
+    rows: dict[str, pa.Table]
+    quarantine: pa.Table
+    records_read: int

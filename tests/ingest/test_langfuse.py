@@ -1,0 +1,164 @@
+"""Langfuse exports (JSONL, CSV, Parquet) ingest with exact, hand-checked values."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.ingest import ingest_file
+from pipelines.ingest.detect import detect_format
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "langfuse"
+TRACE = "d1e2f3a4b5c64d7e8f90a1b2c3d4e5f6"  # the UUID without dashes
+AGENT_SPAN = "7f3c2a1e9b4d4c8e"
+
+
+def _copy(settings, name: str) -> Path:
+    target = settings.raw_dir / name
+    shutil.copy(FIXTURES / name, target)
+    return target
+
+
+def _observations_parquet(settings) -> Path:
+    """The JSONL rows as a Parquet export writes them: typed timestamps and maps."""
+    rows = [json.loads(line) for line in (FIXTURES / "observations_v2.jsonl").open()]
+    for row in rows:
+        for key in ("start_time", "end_time"):
+            try:
+                row[key] = datetime.fromisoformat(row[key]) if row[key] else None
+            except ValueError:
+                row[key] = None  # the broken clock has no time at all in Parquet
+        row["usage_details"] = list(row["usage_details"].items())
+        row["metadata"] = json.dumps(row["metadata"])
+    columns = [
+        "id",
+        "trace_id",
+        "type",
+        "parent_observation_id",
+        "start_time",
+        "end_time",
+        "name",
+        "metadata",
+        "level",
+        "status_message",
+        "version",
+        "provided_model_name",
+        "usage_details",
+        "total_cost",
+        "session_id",
+        "trace_name",
+        "input",
+        "output",
+    ]
+    schema = pa.schema(
+        [(c, pa.string()) for c in columns[:4]]
+        + [("start_time", pa.timestamp("us")), ("end_time", pa.timestamp("us"))]
+        + [(c, pa.string()) for c in columns[6:12]]
+        + [("usage_details", pa.map_(pa.string(), pa.int64())), ("total_cost", pa.float64())]
+        + [(c, pa.string()) for c in columns[14:]]
+    )
+    table = pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows], schema=schema)
+    path = settings.raw_dir / "observations_v2.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+def _spans(settings) -> dict:
+    return {r["span_id"]: r for r in pq.read_table(settings.lake_dir / "spans").to_pylist()}
+
+
+@pytest.mark.parametrize("export", ["jsonl", "csv", "parquet"])
+def test_observations_export(settings, export):
+    if export == "parquet":
+        path = _observations_parquet(settings)
+    else:
+        path = _copy(settings, f"observations_v2.{export}")
+    assert detect_format(path) == "langfuse_observations"
+    result = ingest_file(path, settings)
+    assert (result.rows_read, result.rows_accepted) == (6, 5)
+    spans = _spans(settings)
+    plan = spans["0b1c2d3e4f504617"]
+    assert (plan["trace_id"], plan["parent_span_id"]) == (TRACE, AGENT_SPAN)
+    assert (plan["operation"], plan["agent_name"], plan["agent_version"]) == (
+        "chat",
+        "refund-agent",
+        "v7",
+    )
+    assert plan["conversation_id"] == "case-20261005-0007"
+    assert plan["started_at"] == datetime(2026, 10, 5, 9, 15, 2, 250000, tzinfo=UTC)
+    assert plan["duration_ms"] == pytest.approx(1750.0)
+    assert plan["request_model"] == "gpt-4.1-mini"
+    assert plan["reported_cost_usd"] == pytest.approx(0.00048)
+    attributes = dict(plan["attributes"])
+    assert attributes["langfuse.id"] == "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
+    assert "langfuse.input" not in attributes and attributes["langfuse.input.chars"] == "41"
+    # disjoint Langfuse usage (total 1350 = 400 + 800 + 100 + 50) → OTel inclusive counts
+    assert (plan["input_tokens"], plan["cache_read_tokens"]) == (1200, 800)
+    assert (plan["output_tokens"], plan["reasoning_tokens"]) == (150, 50)
+    if export != "parquet":
+        assert plan["provider"] == "openai"  # metadata is text in JSONL and CSV
+    failed = spans["2d3e4f5061724839"]
+    assert (failed["status"], failed["input_tokens"], failed["output_tokens"]) == (
+        "error",
+        900,
+        0,
+    )
+    assert dict(failed["attributes"])["langfuse.status_message"] == ("overloaded_error: Overloaded")
+    agent = spans[AGENT_SPAN]
+    assert (agent["operation"], agent["agent_name"], agent["parent_span_id"]) == (
+        "invoke_agent",
+        "refund-agent",
+        None,
+    )
+    tool = spans["1c2d3e4f50614728"]
+    assert (tool["operation"], tool["tool_name"], tool["duration_ms"]) == (
+        "execute_tool",
+        "lookup_order",
+        pytest.approx(80.0),
+    )
+    event = spans["3e4f506172834 94a".replace(" ", "")]
+    assert (event["operation"], event["duration_ms"]) == ("event", 0.0)
+    quarantine = pq.read_table(settings.lake_dir / "quarantine").to_pylist()
+    assert [(q["line_no"], q["field"]) for q in quarantine] == [
+        (6 if export == "jsonl" else 7 if export == "csv" else 6, "started_at")
+    ]
+
+
+def test_scores_export(settings):
+    result = ingest_file(_copy(settings, "scores.jsonl"), settings)
+    assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (4, 3, 1)
+    rows = pq.read_table(settings.lake_dir / "evaluations").to_pylist()
+    got = {r["name"]: r for r in rows}
+    assert (got["helpfulness"]["score_value"], got["helpfulness"]["source"]) == (0.82, "llm_judge")
+    assert got["helpfulness"]["conversation_id"] == "case-20261005-0007"
+    outcome = got["case.outcome"]
+    assert (outcome["score_value"], outcome["score_label"], outcome["source"]) == (
+        None,
+        "escalated",
+        "human",
+    )
+    assert (outcome["trace_id"], outcome["span_id"]) == (TRACE, "2d3e4f5061724839")
+    assert (got["thumbs_up"]["score_value"], got["thumbs_up"]["score_label"]) == (0.0, "false")
+    quarantine = pq.read_table(settings.lake_dir / "quarantine").to_pylist()
+    assert [(q["line_no"], q["field"], q["reason"]) for q in quarantine] == [
+        (4, "name", "is required but missing")
+    ]
+
+
+def test_legacy_trace_becomes_the_root_agent_span(settings):
+    result = ingest_file(_copy(settings, "traces_legacy.jsonl"), settings)
+    assert (result.source_format, result.rows_accepted) == ("langfuse_traces", 1)
+    (span,) = _spans(settings).values()
+    assert (span["operation"], span["agent_name"], span["conversation_id"]) == (
+        "invoke_agent",
+        "kb-answerer",
+        "case-kb-0042",
+    )
+    assert span["started_at"] == datetime(2026, 10, 6, 14, 0, 0, 500000, tzinfo=UTC)
+    assert dict(span["attributes"])["langfuse.trace_id"] == "trace-legacy-0042"
