@@ -18,11 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-CALLS_PER_DAY = 30_000
-SPANS_PER_CALL = 1.36  # measured on the demo fleet: LLM calls + agent + tool spans per call
+CALLS_PER_DAY = 17_000  # × 30 days ≈ 850k spans per generated month
 
 FLOOR = """
 import resource, sys
@@ -73,13 +72,6 @@ def _run(label: str, script: str, *args: str) -> tuple[float, list[str]]:
     return elapsed, values
 
 
-def _join(files: list[Path], target: Path) -> None:
-    with open(target, "wb") as out:
-        for path in files:
-            with open(path, "rb") as part:
-                shutil.copyfileobj(part, out, 1 << 24)
-
-
 def _slice(source: Path, target: Path, spans_wanted: int) -> int:
     """The first lines of `source` holding at least `spans_wanted` spans."""
     spans = 0
@@ -108,25 +100,34 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="fleetledger-bench-"))
     try:
-        days = max(1, round(args.spans / SPANS_PER_CALL / CALLS_PER_DAY + 0.5))
+        # The generator holds a whole run in memory: generate months of 30 days, each with
+        # its own seed (distinct ids) and end date, and join them into one file.
         started = time.perf_counter()
-        summary = generate_demo(
-            root / "gen",
-            root / "config",
-            days=days,
-            calls_per_day=CALLS_PER_DAY,
-            end=date(2026, 10, 31),
-        )
+        traces = root / "traces.jsonl"
+        spans, month = 0, 0
+        with open(traces, "wb") as out:
+            while spans < args.spans:
+                gen = root / f"gen-{month}"
+                summary = generate_demo(
+                    gen,
+                    root / "config",
+                    days=30,
+                    calls_per_day=CALLS_PER_DAY,
+                    seed=100 + month,
+                    end=date(2026, 10, 31) - timedelta(days=30 * month),
+                )
+                for part in sorted((gen / "raw" / "traces").glob("*.jsonl")):
+                    with open(part, "rb") as chunk:
+                        shutil.copyfileobj(chunk, out, 1 << 24)
+                shutil.rmtree(gen)
+                spans += summary.n_spans
+                month += 1
         gen_s = time.perf_counter() - started
         print(
             f"{'generate demo (simulate + OTLP/JSON)':<38} {gen_s:8.2f} s   "
-            f"{summary.n_spans:,} spans, {summary.n_spans / gen_s:,.0f} spans/s"
+            f"{spans:,} spans, {spans / gen_s:,.0f} spans/s"
         )
-        traces = root / "traces.jsonl"
-        _join(sorted((root / "gen" / "raw" / "traces").glob("*.jsonl")), traces)
-        shutil.rmtree(root / "gen")
         size_mb = traces.stat().st_size / 1e6
-        spans = summary.n_spans
         print(f"  one file: {size_mb:,.0f} MB, {spans:,} spans (+ evaluation events)")
 
         floor_s, _ = _run("floor: read_json → Parquet", FLOOR, str(traces), str(root / "f.pq"))

@@ -111,6 +111,13 @@ def _ensure(batch: pa.Table, fields: tuple[str, ...]) -> pa.Table:
     return batch
 
 
+def _fields(batch: pa.Table) -> str:
+    """The export's known fields only: an unknown field must not shadow our own names."""
+    known = set(OBSERVATION_FIELDS) | set(SCORE_FIELDS) | set(TRACE_FIELDS)
+    names = ["line_no", "row_problem", *(n for n in batch.column_names if n in known)]
+    return ", ".join(_col(n) for n in names)
+
+
 def _col(name: str) -> str:
     return f'"{name}"'
 
@@ -165,12 +172,13 @@ def _attributes(batch: pa.Table, fields: tuple[str, ...], keep_content: bool) ->
             entries.append(f"{{k: 'langfuse.{f}.chars', v: cast(length({text}) as varchar)}}")
             entries.append(f"{{k: 'langfuse.{f}.sha256', v: sha256({text})}}")
     own = f"map_from_entries(list_filter([{', '.join(entries)}], lambda e: e.v is not null))"
-    metadata = f"coalesce(try_cast({_json(batch, 'metadata')} as map(varchar, varchar)), map())"
-    return f"map_concat({metadata}, {own})"
+    return f"map_concat({_json_map(batch, 'metadata', 'varchar')}, {own})"
 
 
-def _usage(batch: pa.Table) -> str:
-    return f"coalesce(try_cast({_json(batch, 'usage_details')} as map(varchar, double)), map())"
+def _json_map(batch: pa.Table, name: str, value_type: str) -> str:
+    """A JSON-object field as a map (empty when absent or not an object)."""
+    kind = f"map(varchar, {value_type})"
+    return f"coalesce(try_cast({_json(batch, name)} as {kind}), map()::{kind})"
 
 
 def _observation_sql(batch: pa.Table, keep_content: bool) -> str:
@@ -178,8 +186,8 @@ def _observation_sql(batch: pa.Table, keep_content: bool) -> str:
     return f"""
     create or replace temp view lf_candidates as
     with r as (
-        select r.*, {_usage(batch)} as u,
-            coalesce(try_cast({_json(batch, "metadata")} as map(varchar, varchar)), map()) as meta,
+        select {_fields(batch)}, {_json_map(batch, "usage_details", "double")} as u,
+            {_json_map(batch, "metadata", "varchar")} as meta,
             {_timestamp(batch, "start_time")} as start_at,
             {_timestamp(batch, "end_time")} as end_at,
             {_text(batch, "type")} as kind
@@ -249,7 +257,7 @@ def _trace_sql(batch: pa.Table, keep_content: bool) -> str:
     return f"""
     create or replace temp view lf_candidates as
     with r as (
-        select r.*, {_timestamp(batch, "timestamp")} as stamped_at from lf_records as r
+        select {_fields(batch)}, {_timestamp(batch, "timestamp")} as stamped_at from lf_records as r
         where row_problem is null
     )
     select
@@ -280,7 +288,7 @@ def _score_sql(batch: pa.Table, keep_content: bool) -> str:
     return f"""
     create or replace temp view lf_candidates as
     with r as (
-        select r.*, {_timestamp(batch, "timestamp")} as stamped_at,
+        select {_fields(batch)}, {_timestamp(batch, "timestamp")} as stamped_at,
             {_text(batch, "data_type")} as data_type_text
         from lf_records as r where row_problem is null
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-LINE_BATCH_BYTES = 64 * 1024 * 1024
+LINE_BATCH_BYTES = 32 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024  # DuckDB scans Arrow record batches in parallel: many small ones
 
 
@@ -21,12 +21,13 @@ def open_text(path: Path):
     return open(path, encoding="utf-8", errors="replace", newline="\n")
 
 
-def line_batches(path: Path, max_bytes: int = LINE_BATCH_BYTES) -> Iterator[pa.Table]:
+def line_batches(path: Path, max_bytes: int | None = None) -> Iterator[pa.Table]:
     """Yield tables (line_no int64 1-based, line string) of at most ~max_bytes text each.
 
     Blank lines are skipped but keep their numbers counted, so line_no always
     points at the real line of the file.
     """
+    max_bytes = max_bytes or LINE_BATCH_BYTES
     numbers: list[int] = []
     lines: list[str] = []
     size = 0

@@ -112,12 +112,12 @@ def _jsonl_batches(path: Path) -> Iterator[pa.Table]:
             )
             fields = ", ".join(
                 [
-                    f'case when json_valid(line) then line ->> $k{i} end as "{k}"'
+                    f"case when json_valid(line) then line ->> $k{i} end as {_identifier(k)}"
                     for i, k in enumerate(keys)
                 ]
                 or ["null as _empty"]
             )
-            params = {f"k{i}": f"$.{_json_path_key(k)}" for i, k in enumerate(keys)}
+            params = {f"k{i}": _json_pointer(k) for i, k in enumerate(keys)}
             yield con.sql(_JSONL_SQL.format(fields=fields), params=params).to_arrow_table()
             con.unregister("jsonl_lines")
     finally:
@@ -135,5 +135,10 @@ def _usable_keys(keys) -> list[str]:
     return usable
 
 
-def _json_path_key(key: str) -> str:
-    return '"' + key.replace('"', '\\"') + '"'
+def _json_pointer(key: str) -> str:
+    """RFC 6901 pointer to a top-level key: any key, whatever characters it holds."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

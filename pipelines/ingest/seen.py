@@ -22,7 +22,6 @@ class SeenSpans:
     def __init__(self, con, lake_dir: Path, source: Path, log: pa.Table) -> None:
         self.con = con
         self.own_key = lake.source_key(source)
-        self.source_file = str(source.resolve())
         self.files_by_day: dict[str, list[Path]] = {}
         for path in lake.live_files(lake_dir, SPANS, log=log):
             if not path.name.startswith(self.own_key):
@@ -52,9 +51,8 @@ class SeenSpans:
                 )
 
     def remember(self, checked: str) -> None:
-        """Add the spans this batch accepted."""
+        """Add the spans this batch accepted (source_file NULL: this file)."""
         self.con.execute(
-            f"insert into {self.table} select trace_id, span_id, $source_file "
-            f"from {checked} where problem is null",
-            {"source_file": self.source_file},
+            f"insert into {self.table} select trace_id, span_id, null "
+            f"from {checked} where problem is null"
         )

@@ -103,7 +103,7 @@ def check(con, view: str, table: Table, *, seen: SeenSpans | None = None) -> str
             case when seen.source_file is not null
                     then 'span_id|duplicate: this span is already stored from '
                         || seen.source_file
-                 when copies.copy_no > 1
+                 when seen.span_id is not null or copies.copy_no > 1
                     then 'span_id|duplicate: the same span appears earlier in this file'
             end) as problem
         from candidates
