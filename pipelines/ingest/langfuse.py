@@ -160,6 +160,15 @@ def _timestamp(batch: pa.Table, name: str) -> str:
     return f"try_cast(nullif({_col(name)}, '') as timestamptz)"  # zone-less text is UTC
 
 
+def _unreadable_time(batch: pa.Table, field: str, parsed: str, column: str) -> str:
+    """The parse problem of a time field that is present but not a timestamp."""
+    text = _text(batch, field)
+    return (
+        f"case when {parsed} is null and {text} is not null "
+        f"then '{column}|{field} is not a timestamp: ' || {text} end"
+    )
+
+
 def _attributes(batch: pa.Table, fields: tuple[str, ...], keep_content: bool) -> str:
     entries = [f"{{k: 'langfuse.{f}', v: {_text(batch, f)}}}" for f in fields]
     for f in CONTENT_FIELDS:
@@ -243,9 +252,7 @@ def _observation_sql(batch: pa.Table, keep_content: bool) -> str:
             {{k: 'langfuse.id', v: {_text(batch, "id")}}}], lambda e: e.v is not null)))
             as attributes,
         line_no, 0 as ordinal,
-        case when start_at is null and {_text(batch, "start_time")} is not null
-            then 'started_at|start_time is not a timestamp: ' || {_text(batch, "start_time")}
-        end as parse_problem
+        {_unreadable_time(batch, "start_time", "start_at", "started_at")} as parse_problem
     from tokens
     """  # noqa: E501
 
@@ -277,9 +284,7 @@ def _trace_sql(batch: pa.Table, keep_content: bool) -> str:
         map_concat({attributes}, map {{'langfuse.record': 'trace',
             'langfuse.trace_id': {_text(batch, "id")}}}) as attributes,
         line_no, 0 as ordinal,
-        case when stamped_at is null and {_text(batch, "timestamp")} is not null
-            then 'started_at|timestamp is not a timestamp: ' || {_text(batch, "timestamp")}
-        end as parse_problem
+        {_unreadable_time(batch, "timestamp", "stamped_at", "started_at")} as parse_problem
     from r
     """
 
@@ -305,9 +310,7 @@ def _score_sql(batch: pa.Table, keep_content: bool) -> str:
             when 'EVAL' then 'llm_judge' else lower({_text(batch, "source")}) end as source,
         stamped_at as evaluated_at,
         line_no, 0 as ordinal,
-        case when stamped_at is null and {_text(batch, "timestamp")} is not null
-            then 'evaluated_at|timestamp is not a timestamp: ' || {_text(batch, "timestamp")}
-        end as parse_problem
+        {_unreadable_time(batch, "timestamp", "stamped_at", "evaluated_at")} as parse_problem
     from r
     """
 
