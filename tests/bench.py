@@ -24,26 +24,26 @@ from pathlib import Path
 CALLS_PER_DAY = 17_000  # × 30 days ≈ 850k spans per generated month
 
 FLOOR = """
-import resource, sys
+import sys
 from pipelines.db import connect, sql_string
 con = connect(memory_limit="4GB")
 source, target = sql_string(sys.argv[1]), sql_string(sys.argv[2])
 con.execute(f"copy (select * from read_json({source}, format = 'newline_delimited', "
             f"ignore_errors = true)) to {target} (format parquet)")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(peak_rss_mb())
 """
 INGEST = """
-import resource, sys
+import sys
 from pathlib import Path
 from pipelines.ingest import ingest_paths
 from pipelines.settings import Settings
 settings = Settings(data_dir=Path(sys.argv[2]), reports_dir=Path(sys.argv[3])).resolved()
 (result,) = ingest_paths([Path(sys.argv[1])], settings)
 assert result.rows_read == result.rows_accepted + result.rows_quarantined
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, result.rows_accepted)
+print(peak_rss_mb(), result.rows_accepted)
 """
 PANDAS = """
-import resource, sys
+import sys
 import pandas as pd
 frame = pd.read_json(sys.argv[1], lines=True)
 resource_spans = pd.json_normalize(frame["resourceSpans"].explode().dropna().tolist())
@@ -55,14 +55,27 @@ pairs["spanId"] = attributes["spanId"].to_numpy()
 pairs["value"] = pairs.filter(like="value.").bfill(axis=1).iloc[:, 0].astype(str)
 wide = pairs.pivot_table(index="spanId", columns="key", values="value", aggfunc="first")
 flat = spans.drop(columns=["attributes", "events"]).merge(wide, left_on="spanId", right_index=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(flat))
+print(peak_rss_mb(), len(flat))
+"""
+
+
+# Peak RSS of the step's own process: VmHWM starts afresh at exec (ru_maxrss does not:
+# Linux keeps the forking parent's high-water mark across execve).
+PEAK_RSS = """
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 """
 
 
 def _run(label: str, script: str, *args: str) -> tuple[float, list[str]]:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
+        [sys.executable, "-c", PEAK_RSS + script, *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - started
     if done.returncode:
