@@ -26,6 +26,11 @@ def sql_string(text: str | Path) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def sql_identifier(name: str) -> str:
+    """Quote a column name for SQL, whatever characters it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def sql_list(values) -> str:
     """A SQL list literal of strings (views cannot take prepared parameters)."""
     return "[" + ", ".join(sql_string(v) for v in values) + "]"

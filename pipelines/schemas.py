@@ -46,14 +46,17 @@ class Table:
         return [c.name for c in self.columns]
 
     @property
-    def required_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.required]
+    def source_columns(self) -> list[Column]:
+        """Columns a source supplies: all but lineage, which the ingest itself sets."""
+        lineage = {c.name for c in LINEAGE}
+        return [c for c in self.columns if c.name not in lineage]
 
     @property
-    def checked_columns(self) -> list[Column]:
+    def ruled_columns(self) -> list[Column]:
+        """Source columns with a rule: the row checks and the GX suite both come from them."""
         return [
             c
-            for c in self.columns
+            for c in self.source_columns
             if c.required or c.pattern or c.allowed or c.min_value is not None
         ]
 

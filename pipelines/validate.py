@@ -22,7 +22,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
-from pipelines.schemas import DATA_QUALITY, LINEAGE, TABLES, Column, Table
+from pipelines.schemas import DATA_QUALITY, TABLES, Table
 
 SITE = "fleetledger"
 VALIDATION_ROWS = 250_000  # rows per GX run: bounded memory (rule columns only)
@@ -31,17 +31,11 @@ for _noisy in ("great_expectations", "great_expectations.core"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
-def _ruled_columns(table: Table) -> list[Column]:
-    """Columns with rules, except lineage (set by the ingest itself, never read)."""
-    lineage = {c.name for c in LINEAGE}
-    return [c for c in table.checked_columns if c.name not in lineage]
-
-
 def expectations(table: Table) -> list[gxe.Expectation]:
     """The suite of a canonical table: each ruled column's rules. (The column list itself
     needs no expectation: every batch is cast to the table's Arrow schema first.)"""
     suite: list[gxe.Expectation] = []
-    for column in _ruled_columns(table):
+    for column in table.ruled_columns:
         if column.required:
             suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column.name))
         if column.pattern:
@@ -67,7 +61,7 @@ def _label(result) -> str:
 
 
 def _audited_columns(table: Table) -> list[str]:
-    return sorted({c.name for c in _ruled_columns(table)} | {table.day_from})
+    return sorted({c.name for c in table.ruled_columns} | {table.day_from})
 
 
 class DataQuality:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.ingest.lines import open_text
+from pipelines.ingest.lines import PARQUET_MAGIC, open_text, starts_with
 
 PROBE_CHARS = 65536
 
@@ -25,14 +25,12 @@ SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("anthropic_usage_report", ('"uncached_input_tokens"', '"starting_at"')),
     ("focus_csv", ("BilledCost", "ChargePeriodStart")),
 )
-FORMAT_NAMES = tuple(name for name, _ in SIGNATURES)
 
 
 def file_head(path: Path) -> str:
     """The text a signature is matched against."""
-    with open(path, "rb") as probe:
-        if probe.read(4) == b"PAR1":
-            return "\n".join(pq.read_schema(path).names)
+    if starts_with(path, PARQUET_MAGIC):
+        return "\n".join(pq.read_schema(path).names)
     with open_text(path) as handle:
         return handle.read(PROBE_CHARS)
 

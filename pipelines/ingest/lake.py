@@ -126,12 +126,6 @@ class StagedFile:
         pq.write_table(rows, target / f"{self._name()}-0.parquet")
         self.batches += 1
 
-    def staged_files(self, table: Table) -> list[Path]:
-        return sorted((self.stage_dir / table.name).glob("*/*.parquet"))
-
-    def replace_staged(self, path: Path, rows: pa.Table) -> None:
-        pq.write_table(rows, path)
-
     def publish(self) -> None:
         """Move the staged files into the lake; invisible until the log names the commit."""
         if self.stage_dir.exists():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipelines.db import sql_identifier
 from pipelines.ingest import split
 from pipelines.ingest.seen import SeenSpans
 from pipelines.ingest.split import Lineage, ParsedBatch
@@ -115,28 +116,24 @@ def _fields(batch: pa.Table) -> str:
     """The export's known fields only: an unknown field must not shadow our own names."""
     known = set(OBSERVATION_FIELDS) | set(SCORE_FIELDS) | set(TRACE_FIELDS)
     names = ["line_no", "row_problem", *(n for n in batch.column_names if n in known)]
-    return ", ".join(_col(n) for n in names)
-
-
-def _col(name: str) -> str:
-    return f'"{name}"'
+    return ", ".join(sql_identifier(n) for n in names)
 
 
 def _text(batch: pa.Table, name: str) -> str:
     """SQL for a field as text whatever its stored type (JSON text for nested ones)."""
     kind = batch.schema.field(name).type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return f"nullif({_col(name)}, '')"
+        return f"nullif({sql_identifier(name)}, '')"
     if pa.types.is_nested(kind):
-        return f"to_json({_col(name)})::varchar"
-    return f"cast({_col(name)} as varchar)"
+        return f"to_json({sql_identifier(name)})::varchar"
+    return f"cast({sql_identifier(name)} as varchar)"
 
 
 def _json(batch: pa.Table, name: str) -> str:
     kind = batch.schema.field(name).type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return f"try_cast({_col(name)} as json)"
-    return f"to_json({_col(name)})"
+        return f"try_cast({sql_identifier(name)} as json)"
+    return f"to_json({sql_identifier(name)})"
 
 
 HEX_ID_MACRO = """
@@ -156,8 +153,8 @@ def _hex_id(value: str, width: int) -> str:
 def _timestamp(batch: pa.Table, name: str) -> str:
     kind = batch.schema.field(name).type
     if pa.types.is_timestamp(kind):
-        return f"{_col(name)}::timestamptz"
-    return f"try_cast(nullif({_col(name)}, '') as timestamptz)"  # zone-less text is UTC
+        return f"{sql_identifier(name)}::timestamptz"
+    return f"try_cast(nullif({sql_identifier(name)}, '') as timestamptz)"  # zone-less text is UTC
 
 
 def _unreadable_time(batch: pa.Table, field: str, parsed: str, column: str) -> str:

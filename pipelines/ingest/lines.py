@@ -10,13 +10,19 @@ import pyarrow as pa
 
 LINE_BATCH_BYTES = 32 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024  # DuckDB scans Arrow record batches in parallel: many small ones
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+
+
+def starts_with(path: Path, magic: bytes) -> bool:
+    """Whether the file's first bytes are `magic`: content tells the kind, not the name."""
+    with open(path, "rb") as probe:
+        return probe.read(len(magic)) == magic
 
 
 def open_text(path: Path):
     """Open plain or gzip-compressed text, telling them apart by magic bytes, not name."""
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
+    if starts_with(path, GZIP_MAGIC):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="\n")
     return open(path, encoding="utf-8", errors="replace", newline="\n")
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipelines.db import sql_identifier
 from pipelines.ingest import split
 from pipelines.ingest.seen import SeenSpans
 from pipelines.ingest.split import Lineage, ParsedBatch
-from pipelines.schemas import EVALUATIONS, LINEAGE, SPANS, STRING_MAP, TIMESTAMP, Table
+from pipelines.schemas import EVALUATIONS, SPANS, STRING_MAP, TIMESTAMP, Table
 
 SPANS_FORMAT = "native_spans"
 EVALUATIONS_FORMAT = "native_evaluations"
@@ -27,21 +28,20 @@ _SQL_TYPES = {
     TIMESTAMP: "timestamptz",
     STRING_MAP: "map(varchar, varchar)",
 }
-_LINEAGE = {c.name for c in LINEAGE}
 
 
 def _value(batch: pa.Table, name: str, arrow_type: pa.DataType) -> str:
     """SQL reading column `name` of the batch as `arrow_type`, NULL when it does not cast."""
     if name not in batch.column_names:
         return f"cast(null as {_SQL_TYPES[arrow_type]})"
-    ref = f'r."{name}"'
+    ref = f"r.{sql_identifier(name)}"
     if arrow_type == STRING_MAP and pa.types.is_string(batch.schema.field(name).type):
         return f"try_cast(try_cast({ref} as json) as map(varchar, varchar))"
     return f"try_cast({ref} as {_SQL_TYPES[arrow_type]})"
 
 
 def _candidates_sql(batch: pa.Table, table: Table) -> str:
-    columns = [c for c in table.columns if c.name not in _LINEAGE]
+    columns = table.source_columns
     values = {c.name: _value(batch, c.name, c.type) for c in columns}
     if table is SPANS:  # optional: computed from the timestamps when not given
         values["duration_ms"] = (
@@ -49,8 +49,9 @@ def _candidates_sql(batch: pa.Table, table: Table) -> str:
             f"(epoch_us({values['ended_at']}) - epoch_us({values['started_at']})) / 1000.0)"
         )
     uncast = " ".join(
-        f'when r."{c.name}" is not null and {values[c.name]} is null then '
-        f"'{c.name}|cannot be read as {_SQL_TYPES[c.type]}: ' || left(r.\"{c.name}\"::varchar, 200)"
+        f"when r.{sql_identifier(c.name)} is not null and {values[c.name]} is null then "
+        f"'{c.name}|cannot be read as {_SQL_TYPES[c.type]}: ' "
+        f"|| left(r.{sql_identifier(c.name)}::varchar, 200)"
         for c in columns
         if c.name in batch.column_names
     )

@@ -15,8 +15,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipelines.db import connect
-from pipelines.ingest.lines import line_batches, open_text
+from pipelines.db import connect, sql_identifier
+from pipelines.ingest.lines import (
+    GZIP_MAGIC,
+    PARQUET_MAGIC,
+    line_batches,
+    open_text,
+    starts_with,
+)
 
 PARQUET_BATCH_ROWS = 256 * 1024
 CSV_BLOCK_BYTES = 16 * 1024 * 1024
@@ -24,9 +30,8 @@ CSV_BLOCK_BYTES = 16 * 1024 * 1024
 
 def container(path: Path) -> str:
     """parquet, jsonl or csv, told from the bytes: Parquet magic, else the first character."""
-    with open(path, "rb") as probe:
-        if probe.read(4) == b"PAR1":
-            return "parquet"
+    if starts_with(path, PARQUET_MAGIC):
+        return "parquet"
     with open_text(path) as handle:
         head = handle.read(4096).lstrip()
     return "jsonl" if head.startswith(("{", "[")) else "csv"
@@ -42,9 +47,9 @@ def record_batches(path: Path) -> Iterator[pa.Table]:
         yield from _csv_batches(path)
 
 
-def _with_row_info(batch: pa.Table, first_line: int, step: int = 1) -> pa.Table:
+def _with_row_info(batch: pa.Table, first_line: int) -> pa.Table:
     n = batch.num_rows
-    line_no = pa.array(range(first_line, first_line + n * step, step), pa.int64())
+    line_no = pa.array(range(first_line, first_line + n), pa.int64())
     return batch.add_column(0, "line_no", line_no).add_column(
         1, "row_problem", pa.nulls(n, pa.string())
     )
@@ -59,10 +64,8 @@ def _parquet_batches(path: Path) -> Iterator[pa.Table]:
 
 
 def _byte_stream(path: Path):
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
     raw = pa.OSFile(str(path))
-    return pa.CompressedInputStream(raw, "gzip") if gzipped else raw
+    return pa.CompressedInputStream(raw, "gzip") if starts_with(path, GZIP_MAGIC) else raw
 
 
 def _csv_batches(path: Path) -> Iterator[pa.Table]:
@@ -112,7 +115,7 @@ def _jsonl_batches(path: Path) -> Iterator[pa.Table]:
             )
             fields = ", ".join(
                 [
-                    f"case when json_valid(line) then line ->> $k{i} end as {_identifier(k)}"
+                    f"case when json_valid(line) then line ->> $k{i} end as {sql_identifier(k)}"
                     for i, k in enumerate(keys)
                 ]
                 or ["null as _empty"]
@@ -138,7 +141,3 @@ def _usable_keys(keys) -> list[str]:
 def _json_pointer(key: str) -> str:
     """RFC 6901 pointer to a top-level key: any key, whatever characters it holds."""
     return "/" + key.replace("~", "~0").replace("/", "~1")
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.db import sql_string
+from pipelines.db import sql_list
 from pipelines.ingest import lake
 from pipelines.schemas import SPANS
 
@@ -44,10 +44,9 @@ class SeenSpans:
             self.loaded_days.add(day)
             files = self.files_by_day.get(day)
             if files:
-                paths = "[" + ", ".join(sql_string(p) for p in files) + "]"
                 self.con.execute(
                     f"insert into {self.table} select distinct trace_id, span_id, source_file "
-                    f"from read_parquet({paths})"
+                    f"from read_parquet({sql_list(files)})"
                 )
 
     def remember(self, checked: str) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from pipelines.db import sql_string
+from pipelines.db import sql_identifier, sql_string
 from pipelines.ingest.seen import SeenSpans
 from pipelines.schemas import LINEAGE, QUARANTINE, Table
 
@@ -41,16 +41,11 @@ class Lineage:
         }
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def problem_sql(table: Table) -> str:
     """SQL naming the first rule of `table` a row breaks, as 'field|reason', else NULL."""
     whens = []
-    lineage = {c.name for c in LINEAGE}  # set by the ingest, not read from the source
-    for column in (c for c in table.checked_columns if c.name not in lineage):
-        name, ref = column.name, _quoted(column.name)
+    for column in table.ruled_columns:
+        name, ref = column.name, sql_identifier(column.name)
         if column.required:
             whens.append(f"when {ref} is null then '{name}|is required but missing'")
         if column.pattern:
@@ -70,11 +65,6 @@ def problem_sql(table: Table) -> str:
                 f"then '{name}|must be at least {column.min_value:g}, got ' || {ref}"
             )
     return "case " + " ".join(whens) + " end" if whens else "null"
-
-
-def _data_columns(table: Table) -> list[str]:
-    lineage = {c.name for c in LINEAGE}
-    return [c for c in table.column_names if c not in lineage]
 
 
 def check(con, view: str, table: Table, *, seen: SeenSpans | None = None) -> str:
@@ -116,7 +106,7 @@ def check(con, view: str, table: Table, *, seen: SeenSpans | None = None) -> str
 
 def accepted(con, checked: str, table: Table, lineage: Lineage) -> pa.Table:
     """Checked rows that break no rule, with lineage, cast to the canonical schema."""
-    columns = ", ".join(_quoted(c) for c in _data_columns(table))
+    columns = ", ".join(sql_identifier(c.name) for c in table.source_columns)
     sql = f"select {columns}, {LINEAGE_SQL} from {checked} where problem is null"
     return con.sql(sql, params=lineage.params).to_arrow_table().cast(table.arrow_schema)
 
@@ -147,18 +137,14 @@ def rejected(con, checked: str, raw_sql: str, table: Table, lineage: Lineage) ->
     return con.sql(sql, params=lineage.params).to_arrow_table().cast(QUARANTINE.arrow_schema)
 
 
-def quarantine_rows(con, sql: str, table: Table, lineage: Lineage, **params) -> pa.Table:
+def quarantine_rows(con, sql: str, table: Table, lineage: Lineage) -> pa.Table:
     """Quarantine rows from a query giving (line_no, record_index, field, reason, raw)."""
     wrapped = f"""
         select {sql_string(table.name)} as table_name, line_no, record_index, field, reason,
             coalesce(raw, 'null') as raw, {LINEAGE_SQL}
         from ({sql})
     """
-    return (
-        con.sql(wrapped, params={**lineage.params, **params})
-        .to_arrow_table()
-        .cast(QUARANTINE.arrow_schema)
-    )
+    return con.sql(wrapped, params=lineage.params).to_arrow_table().cast(QUARANTINE.arrow_schema)
 
 
 @dataclass(frozen=True)
