@@ -123,7 +123,9 @@ def ingest_file(
         staged.add_data_quality(quality.validate_pending(list(quality.pending), **audit))
         _check_conserved(path, rows_read, staged)
         staged.publish()
-        lake.commit(settings.lake_dir, lake.log_entry(staged, sha, fmt, rows_read, now))
+        superseded = lake.commit(
+            settings.lake_dir, lake.log_entry(staged, sha, fmt, rows_read, now)
+        )
     except pa.ArrowException as error:  # the container itself is unreadable (Parquet, CSV)
         staged.discard()
         return set_aside(path, settings, f"cannot be read as {fmt}: {error}")
@@ -132,7 +134,8 @@ def ingest_file(
         raise
     finally:
         con.close()
-    lake.collect_garbage(settings.lake_dir)
+    for entry in superseded:
+        lake.remove_version(settings.lake_dir, entry)
     return FileResult(
         path,
         fmt,

@@ -6,7 +6,7 @@ part of the lake only when its commit id is in the log. So an ingest:
 1. stages its files under `lake/_staging/` while it parses,
 2. moves them into their partitions (still invisible: their commit is not logged),
 3. rewrites the log with its row in one `os.replace` — the single commit point,
-4. deletes the files of the version it replaced.
+4. deletes the files of the version it replaced (`remove_version`).
 A process killed at any moment leaves the lake as before (step 3 not reached) or as
 after; `collect_garbage` removes the leftovers, and the rerun redoes an unlogged file.
 One writer at a time is assumed (the nightly flow); readers never see a partial file.
@@ -14,6 +14,7 @@ One writer at a time is assumed (the nightly flow); readers never see a partial 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -28,11 +29,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipelines.schemas import DATA_QUALITY, INGEST_LOG, QUARANTINE, Table
+from pipelines.schemas import DATA_QUALITY, INGEST_LOG, LAKE_TABLES, QUARANTINE, Table
 
 LOG_FILE = "_ingest_log.parquet"
 STAGING = "_staging"
 QUARANTINE_DIR = "quarantine"
+DATA_QUALITY_DIR = "_data_quality"
 
 
 def source_key(path: Path) -> str:
@@ -64,7 +66,7 @@ def table_dir(lake_dir: Path, table: Table) -> Path:
     if table is QUARANTINE:
         return lake_dir / QUARANTINE_DIR
     if table is DATA_QUALITY:
-        return lake_dir / "_data_quality"
+        return lake_dir / DATA_QUALITY_DIR
     return lake_dir / table.name
 
 
@@ -118,7 +120,7 @@ class StagedFile:
 
     def add_data_quality(self, rows: pa.Table) -> None:
         if rows.num_rows:
-            self._write(Path("_data_quality"), rows)
+            self._write(Path(DATA_QUALITY_DIR), rows)
 
     def _write(self, folder: Path, rows: pa.Table) -> None:
         target = self.stage_dir / folder
@@ -137,6 +139,8 @@ class StagedFile:
 
     def discard(self) -> None:
         shutil.rmtree(self.stage_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another stage still in progress: leave it
+            self.stage_dir.parent.rmdir()
 
 
 def read_log(lake_dir: Path) -> pa.Table:
@@ -159,15 +163,31 @@ def already_ingested(log: pa.Table, source: Path, sha256: str) -> bool:
     return bool(pc.any(pc.and_(same_file, same_content)).as_py())
 
 
-def commit(lake_dir: Path, entry: dict) -> None:
-    """Log one file version, superseding the file's previous entry: the commit point."""
+def commit(lake_dir: Path, entry: dict) -> list[dict]:
+    """Log one file version, superseding the file's previous entry: the commit point.
+    Returns the superseded entries, whose files are no longer part of the lake."""
     log = read_log(lake_dir)
-    log = log.filter(pc.not_equal(log["source_file"], entry["source_file"]))
+    same_file = pc.equal(log["source_file"], entry["source_file"])
+    superseded = log.filter(same_file).to_pylist()
+    log = log.filter(pc.invert(same_file))
     row = pa.Table.from_pylist([entry], schema=INGEST_LOG.arrow_schema)
     lake_dir.mkdir(parents=True, exist_ok=True)
     tmp = lake_dir / f".{LOG_FILE}.{uuid.uuid4().hex[:8]}"
     pq.write_table(pa.concat_tables([log, row]), tmp)
     os.replace(tmp, lake_dir / LOG_FILE)
+    return superseded
+
+
+def remove_version(lake_dir: Path, entry: dict) -> None:
+    """Delete the files of a superseded file version, looking only where it wrote: its
+    day partitions, the quarantine folders and the audit folder (not the whole lake)."""
+    prefix = f"{source_key(Path(entry['source_file']))}-{entry['commit_id']}-"
+    folders = [lake_dir / t.name / f"day={day}" for t in LAKE_TABLES for day in entry["days"]]
+    folders += [p for p in (lake_dir / QUARANTINE_DIR).glob("*") if p.is_dir()]
+    folders.append(lake_dir / DATA_QUALITY_DIR)
+    for folder in folders:
+        for path in folder.glob(f"{prefix}*.parquet"):
+            path.unlink()
 
 
 def _lake_parquet_files(lake_dir: Path) -> Iterable[Path]:
