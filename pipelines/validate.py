@@ -89,7 +89,6 @@ class DataQuality:
         self.validated = 0
         self._source = source
         self.pending: dict[str, list[pa.Table]] = {}
-        self.pending_rows: dict[str, int] = {}
 
     def _suite(self, table: Table):
         if table.name not in self.suites:
@@ -105,22 +104,21 @@ class DataQuality:
         """Queue a parsed batch's accepted rows (only the columns with rules)."""
         if rows.num_rows:
             self.pending.setdefault(table.name, []).append(rows.select(_audited_columns(table)))
-            self.pending_rows[table.name] = self.pending_rows.get(table.name, 0) + rows.num_rows
-
-    def due(self) -> list[str]:
-        return [name for name, n in self.pending_rows.items() if n >= VALIDATION_ROWS]
 
     def validate_pending(
-        self, names: list[str], *, source_file: str, run_name: str, at: datetime
+        self, *, final: bool, source_file: str, run_name: str, at: datetime
     ) -> pa.Table:
-        """Validate the queued rows of these tables; summary rows per day and expectation."""
+        """Validate the queued rows of each table holding VALIDATION_ROWS or more (of every
+        table when `final`); summary rows per day and expectation."""
         results = [DATA_QUALITY.empty()]
-        for name in names:
-            rows = pa.concat_tables(self.pending.pop(name, []))
-            self.pending_rows.pop(name, None)
-            results.append(
-                self.validate(TABLES[name], rows, source_file=source_file, run_name=run_name, at=at)
-            )
+        for name in list(self.pending):
+            if final or sum(t.num_rows for t in self.pending[name]) >= VALIDATION_ROWS:
+                rows = pa.concat_tables(self.pending.pop(name))
+                results.append(
+                    self.validate(
+                        TABLES[name], rows, source_file=source_file, run_name=run_name, at=at
+                    )
+                )
         return pa.concat_tables(results)
 
     def validate(

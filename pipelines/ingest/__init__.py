@@ -117,10 +117,10 @@ def ingest_file(
             for name, rows in parsed.rows.items():
                 staged.add(TABLES[name], rows)
                 quality.audit(TABLES[name], rows)
-            staged.add_data_quality(quality.validate_pending(quality.due(), **audit))
+            staged.add_data_quality(quality.validate_pending(final=False, **audit))
             staged.add_quarantine(parsed.quarantine)
             rows_read += parsed.records_read
-        staged.add_data_quality(quality.validate_pending(list(quality.pending), **audit))
+        staged.add_data_quality(quality.validate_pending(final=True, **audit))
         _check_conserved(path, rows_read, staged)
         staged.publish()
         superseded = lake.commit(
