@@ -278,16 +278,13 @@ _EVALUATIONS_VIEW_SQL = f"""
 create or replace temp view otlp_evaluation_candidates as
 with events as (
     select lower(s.traceId) as trace_id, lower(s.spanId) as span_id,
-        coalesce(attrs['gen_ai.conversation.id'], attrs['session.id']) as conversation_id,
+        {_attr("conversation_id")} as conversation_id,
         line_no, ordinal, end_ns, unnest(s.events) as e,
         generate_subscripts(s.events, 1) as event_i
     from otlp_flat
 ),
 evaluations as (
-    select *, map_from_entries(list_transform(e.attributes, lambda a: {{k: a.key,
-        v: coalesce(a.value.stringValue, a.value.intValue,
-                    cast(a.value.doubleValue as varchar), cast(a.value.boolValue as varchar))}}
-    )) as ea
+    select *, map_from_entries({_KV_TO_TEXT.format(kvs="e.attributes")}) as ea
     from events where e.name = '{EVALUATION_EVENT}'
 )
 select trace_id, span_id, conversation_id,
