@@ -71,6 +71,11 @@ class Table:
         return self.arrow_schema.empty_table()
 
 
+def token_count(name: str, doc: str) -> Column:
+    """A count of tokens a span reports: never negative."""
+    return Column(name, pa.int64(), doc, min_value=0)
+
+
 LINEAGE = (
     Column("source_format", pa.string(), "Parser that produced the row, e.g. otlp_json.", True),
     Column("source_file", pa.string(), "Absolute path of the raw file the row came from.", True),
@@ -97,23 +102,11 @@ SPANS = Table(
         Column("started_at", TIMESTAMP, "Span start (UTC, µs).", True),
         Column("ended_at", TIMESTAMP, "Span end (UTC, µs).", True),
         Column("duration_ms", pa.float64(), "ended_at − started_at in ms.", True, min_value=0),
-        Column(
-            "input_tokens",
-            pa.int64(),
-            "Input tokens, INCLUDING cached (OTel semantics).",
-            min_value=0,
-        ),
-        Column("output_tokens", pa.int64(), "Output tokens, INCLUDING reasoning.", min_value=0),
-        Column(
-            "cache_read_tokens", pa.int64(), "Input tokens read from the prompt cache.", min_value=0
-        ),
-        Column(
-            "cache_write_tokens",
-            pa.int64(),
-            "Input tokens written to the prompt cache.",
-            min_value=0,
-        ),
-        Column("reasoning_tokens", pa.int64(), "Output tokens spent on reasoning.", min_value=0),
+        token_count("input_tokens", "Input tokens, INCLUDING cached (OTel semantics)."),
+        token_count("output_tokens", "Output tokens, INCLUDING reasoning."),
+        token_count("cache_read_tokens", "Input tokens read from the prompt cache."),
+        token_count("cache_write_tokens", "Input tokens written to the prompt cache."),
+        token_count("reasoning_tokens", "Output tokens spent on reasoning."),
         Column(
             "status",
             pa.string(),
