@@ -78,12 +78,6 @@ def _print_ingest_summary(results: list[FileResult]) -> None:
         f"ingested {len(done)} files: {read:,} records = {accepted:,} accepted + "
         f"{quarantined:,} quarantined; {unchanged} unchanged since last run"
     )
-    skipped: dict[str, int] = {}
-    for r in results:
-        if r.status == "skipped":
-            skipped[r.note] = skipped.get(r.note, 0) + 1
-    for note, count in sorted(skipped.items()):
-        console.print(f"  skipped {count} files: {note}")
     for r in results:
         if r.status == "set aside":
             console.print(f"  set aside {r.path}: {r.note}", style="yellow")

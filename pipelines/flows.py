@@ -40,15 +40,15 @@ def ingest_new_files(settings: Settings) -> list[FileResult]:
                 result.rows_accepted,
                 result.rows_quarantined,
             )
-        elif result.status == "skipped":
-            logger.info("%s: skipped (%s)", result.path.name, result.note)
+        elif result.status == "set aside":
+            logger.warning("%s: set aside: %s", result.path.name, result.note)
 
     results = ingest_paths([settings.raw_dir], settings, on_file=log)
     logger.info(
-        "ingest: %d new, %d unchanged, %d skipped",
+        "ingest: %d new, %d unchanged, %d set aside",
         sum(r.status == "ingested" for r in results),
         sum(r.status == "unchanged" for r in results),
-        sum(r.status == "skipped" for r in results),
+        sum(r.status == "set aside" for r in results),
     )
     return results
 

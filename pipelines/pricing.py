@@ -7,6 +7,7 @@ Two small tables, built once per warehouse build (never per row, never from the 
   at each window start and band, so its rules are not re-implemented here.
 - `model_resolution`: the distinct (provider, model) names seen in traces, matched to a
   price model by genai-prices' own matcher; unmatched names stay NULL → "unpriced".
+- `price_overrides`: config/prices.yaml, negotiated rates and discounts (see the file).
 Only text-token prices are compiled; audio/image/search units are not priced (yet).
 """
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pyarrow as pa
+import yaml
 from genai_prices import data_snapshot
 from genai_prices.types import (
     ConditionalPrice,
@@ -165,3 +168,78 @@ def resolution_table(pairs: Iterable[tuple[str | None, str]]) -> pa.Table:
             }
         )
     return pa.Table.from_pylist(rows, schema=RESOLUTION_SCHEMA)
+
+
+# --- config/prices.yaml: negotiated rates and service-tier discounts -------------------
+
+PRICES_FILE = "prices.yaml"
+OVERRIDE_MATCH_FIELDS = ("provider", "model", "service_tier", "valid_from", "valid_to")
+PRICE_OVERRIDES_SCHEMA = pa.schema(
+    [
+        ("entry", pa.string()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("service_tier", pa.string()),
+        ("valid_from", pa.date32()),
+        ("valid_to", pa.date32()),
+        *[(column, pa.float64()) for column in PRICE_COLUMNS.values()],
+        ("multiplier", pa.float64()),
+        ("precedence", pa.int64()),  # higher wins: specificity, then position in the file
+    ]
+)
+
+
+class PricesError(ValueError):
+    """config/prices.yaml is not as expected; the message names the entry and field."""
+
+
+def _override_row(where: str, index: int, entry) -> dict:
+    if not isinstance(entry, dict):
+        raise PricesError(f"{where}: each override must be a mapping of fields")
+    unknown = set(entry) - {*OVERRIDE_MATCH_FIELDS, *PRICE_COLUMNS.values(), "multiplier"}
+    if unknown:
+        raise PricesError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    if not entry.get("provider"):
+        raise PricesError(f"{where}: `provider` is required")
+    row = {"entry": f"overrides[{index}]"}
+    for name in ("provider", "model", "service_tier"):
+        row[name] = None if entry.get(name) is None else str(entry[name])
+    for name in ("valid_from", "valid_to"):
+        value = entry.get(name)
+        if value is not None and not isinstance(value, date):
+            raise PricesError(f"{where}: `{name}` must be a date (YYYY-MM-DD), got {value!r}")
+        row[name] = value
+    for name in (*PRICE_COLUMNS.values(), "multiplier"):
+        value = entry.get(name)
+        if value is not None and (not isinstance(value, int | float) or value < 0):
+            raise PricesError(f"{where}: `{name}` must be a number ≥ 0, got {value!r}")
+        row[name] = None if value is None else float(value)
+    if all(row[name] is None for name in (*PRICE_COLUMNS.values(), "multiplier")):
+        raise PricesError(f"{where}: give at least one price (…_usd_per_mtok) or a multiplier")
+    if row["valid_from"] and row["valid_to"] and row["valid_to"] <= row["valid_from"]:
+        raise PricesError(f"{where}: `valid_to` must be after `valid_from`")
+    # The most specific entry wins: a model beats a provider-wide entry, a tier beats
+    # any tier, a dated window beats an open one; then the later entry in the file.
+    specificity = (
+        4 * (row["model"] is not None)
+        + 2 * (row["service_tier"] is not None)
+        + (row["valid_from"] is not None or row["valid_to"] is not None)
+    )
+    row["precedence"] = specificity * 1_000_000 + index
+    return row
+
+
+def price_overrides(config_dir: Path) -> pa.Table:
+    """`price_overrides` rows from config/prices.yaml (none when the file is absent)."""
+    path = config_dir / PRICES_FILE
+    if not path.exists():
+        return PRICE_OVERRIDES_SCHEMA.empty_table()
+    document = yaml.safe_load(path.read_text()) or {}
+    entries = document.get("overrides") or []
+    if not isinstance(entries, list):
+        raise PricesError(f"{path}: expected an `overrides:` list")
+    rows = [
+        _override_row(f"{path}: overrides[{index}]", index, entry)
+        for index, entry in enumerate(entries)
+    ]
+    return pa.Table.from_pylist(rows, schema=PRICE_OVERRIDES_SCHEMA)

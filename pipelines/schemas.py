@@ -31,6 +31,7 @@ class Column:
     pattern: str | None = None  # full-match regular expression for text
     allowed: tuple[str, ...] | None = None  # the only values text may take
     min_value: float | None = None  # inclusive lower bound for numbers
+    after: str | None = None  # another column this one must be strictly greater than
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,9 @@ class Table:
     name: str
     doc: str
     columns: tuple[Column, ...]
-    key: tuple[str, ...]
+    key: tuple[str, ...]  # what makes a row the same row; a second copy is a duplicate
     day_from: str | None  # timestamp column whose UTC date is the lake partition `day`
+    row_noun: str = "row"  # what a row is, in messages: "this span is already stored"
 
     @property
     def column_names(self) -> list[str]:
@@ -57,7 +59,7 @@ class Table:
         return [
             c
             for c in self.source_columns
-            if c.required or c.pattern or c.allowed or c.min_value is not None
+            if c.required or c.pattern or c.allowed or c.min_value is not None or c.after
         ]
 
     @property
@@ -87,6 +89,7 @@ SPANS = Table(
     doc="One row per span: an LLM call, an agent invocation or a tool execution.",
     key=("trace_id", "span_id"),
     day_from="started_at",
+    row_noun="span",
     columns=(
         Column("trace_id", pa.string(), "32 hex chars: the trace (usually one case).", True, HEX32),
         Column("span_id", pa.string(), "16 hex chars, unique within the trace.", True, HEX16),
@@ -142,30 +145,59 @@ EVALUATIONS = Table(
     ),
 )
 
+CURRENCY = "[A-Z]{3}"  # ISO 4217 code; non-USD rows are kept, flagged, never summed into USD
+TOKEN_TYPES = ("input", "output", "cache_read", "cache_write")
+
 BILLING_COSTS = Table(
     name="billing_costs",
     doc="FOCUS-aligned billed line items from every billing source.",
-    key=("provider", "charge_period_start", "sub_account_id", "api_key_id", "sku_id", "model"),
+    key=(
+        "provider", "billing_account_id", "sub_account_id", "api_key_id", "resource_id",
+        "service_name", "sku_id", "charge_description", "model", "token_type", "service_tier",
+        "charge_category", "charge_period_start", "charge_period_end", "tags",
+    ),  # fmt: skip
     day_from="charge_period_start",
+    row_noun="charge (same key, same period)",
     columns=(
-        Column("provider", pa.string(), "openai, anthropic, azure, aws, google …", True),
+        Column("provider", pa.string(), "openai, anthropic, AWS, Microsoft, Google …", True),
         Column("billing_account_id", pa.string(), "Organisation or billing account."),
         Column("sub_account_id", pa.string(), "OpenAI project, Anthropic workspace, subscription."),
         Column("api_key_id", pa.string(), "API key the charge was made with."),
         Column("resource_id", pa.string(), "Cloud resource (deployment) id."),
-        Column("sku_id", pa.string(), "SKU, meter or line item."),
+        Column("service_name", pa.string(), "Cloud service, e.g. Azure OpenAI, Amazon Bedrock."),
+        Column("sku_id", pa.string(), "SKU, meter or the provider's token-type name."),
+        Column("charge_description", pa.string(), "Line item / description as the bill says."),
         Column("model", pa.string(), "Model, where derivable."),
-        Column("token_type", pa.string(), "input, output, cache_read, cache_write, where known."),
+        Column(
+            "token_type",
+            pa.string(),
+            "input (uncached), output, cache_read or cache_write, where derivable.",
+            allowed=TOKEN_TYPES,
+        ),
+        Column("service_tier", pa.string(), "standard / default / batch / priority, if known."),
         Column("charge_period_start", TIMESTAMP, "Start of the charge period (inclusive).", True),
-        Column("charge_period_end", TIMESTAMP, "End of the charge period (exclusive).", True),
+        Column(
+            "charge_period_end",
+            TIMESTAMP,
+            "End of the charge period (exclusive).",
+            True,
+            after="charge_period_start",
+        ),
         Column("consumed_quantity", pa.float64(), "Quantity consumed in consumed_unit."),
         Column("consumed_unit", pa.string(), "Unit of consumed_quantity, e.g. tokens."),
         Column("billed_cost", MONEY, "Amount invoiced, in billing_currency.", True),
         Column("effective_cost", MONEY, "Amortised cost after discounts."),
         Column("list_cost", MONEY, "Cost at public list prices."),
-        Column("billing_currency", pa.string(), "ISO currency; non-USD rows are flagged.", True),
+        Column(
+            "billing_currency",
+            pa.string(),
+            "ISO 4217 code, upper case; non-USD rows are flagged, never summed into USD.",
+            True,
+            CURRENCY,
+        ),
         Column("charge_category", pa.string(), "Usage, Purchase, Tax, Credit, Adjustment."),
         Column("tags", STRING_MAP, "Provider tags / labels."),
+        Column("extensions", STRING_MAP, "Columns beyond this schema (FOCUS x_*, Id …), as text."),
         *LINEAGE,
     ),
 )
@@ -173,21 +205,38 @@ BILLING_COSTS = Table(
 BILLING_USAGE = Table(
     name="billing_usage",
     doc="Provider-reported token counts per bucket, project/workspace, key and model.",
-    key=("provider", "bucket_start_at", "sub_account_id", "api_key_id", "model", "service_tier"),
+    key=(
+        "provider", "bucket_start_at", "bucket_end_at", "sub_account_id", "api_key_id",
+        "model", "service_tier", "context_window", "details",
+    ),  # fmt: skip
     day_from="bucket_start_at",
+    row_noun="usage bucket (same key, same period)",
     columns=(
         Column("provider", pa.string(), "openai or anthropic.", True),
         Column("bucket_start_at", TIMESTAMP, "Bucket start (inclusive, UTC).", True),
-        Column("bucket_end_at", TIMESTAMP, "Bucket end (exclusive, UTC).", True),
+        Column(
+            "bucket_end_at",
+            TIMESTAMP,
+            "Bucket end (exclusive, UTC).",
+            True,
+            after="bucket_start_at",
+        ),
         Column("sub_account_id", pa.string(), "OpenAI project or Anthropic workspace."),
         Column("api_key_id", pa.string(), "API key."),
         Column("model", pa.string(), "Model."),
-        Column("service_tier", pa.string(), "standard / default / batch / priority."),
-        Column("input_tokens", pa.int64(), "Input tokens INCLUDING cached (OTel semantics)."),
-        Column("cache_read_tokens", pa.int64(), "Cached input tokens read."),
-        Column("cache_write_tokens", pa.int64(), "Input tokens written to the cache."),
-        Column("output_tokens", pa.int64(), "Output tokens."),
-        Column("n_requests", pa.int64(), "Model requests in the bucket."),
+        Column("service_tier", pa.string(), "standard / default / batch / priority …"),
+        Column("context_window", pa.string(), "Anthropic context-window band, e.g. 0-200k."),
+        token_count("input_tokens", "Input tokens INCLUDING cached (OTel semantics)."),
+        token_count("cache_read_tokens", "Cached input tokens read."),
+        token_count("cache_write_tokens", "Input tokens written to the cache."),
+        token_count("output_tokens", "Output tokens."),
+        Column("n_requests", pa.int64(), "Model requests in the bucket.", min_value=0),
+        Column(
+            "details",
+            STRING_MAP,
+            "Every other reported field, as text: user, batch, audio/image tokens, web "
+            "searches, cache-write split 5m/1h …",
+        ),
         *LINEAGE,
     ),
 )

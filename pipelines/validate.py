@@ -50,18 +50,28 @@ def expectations(table: Table) -> list[gxe.Expectation]:
             suite.append(
                 gxe.ExpectColumnValuesToBeBetween(column=column.name, min_value=column.min_value)
             )
+        if column.after:
+            suite.append(
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A=column.name,
+                    column_B=column.after,
+                    ignore_row_if="either_value_is_missing",
+                )
+            )
     return suite
 
 
 def _label(result) -> str:
     config = result.expectation_config
-    column = config.kwargs.get("column")
+    columns = [config.kwargs.get(k) for k in ("column", "column_A", "column_B")]
     name = config.type.removeprefix("expect_")
-    return f"{name}({column})" if column else name
+    named = ", ".join(c for c in columns if c)
+    return f"{name}({named})" if named else name
 
 
 def _audited_columns(table: Table) -> list[str]:
-    return sorted({c.name for c in table.ruled_columns} | {table.day_from})
+    ruled = table.ruled_columns
+    return sorted({c.name for c in ruled} | {c.after for c in ruled if c.after} | {table.day_from})
 
 
 class DataQuality:

@@ -104,6 +104,7 @@ def create_seeds(con, settings: Settings) -> None:
     seeds = {
         "agents": registry.agents_table(registry.load_agents(settings.config_dir)),
         "model_prices": pricing.price_table(),
+        "price_overrides": pricing.price_overrides(settings.config_dir),
     }
     pairs = con.sql(
         "select distinct provider, coalesce(response_model, request_model) as model "

@@ -17,11 +17,20 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.db import connect
-from pipelines.ingest import lake, langfuse, native, otlp
+from pipelines.ingest import (
+    anthropic_billing,
+    focus,
+    lake,
+    langfuse,
+    native,
+    openai_billing,
+    otlp,
+)
 from pipelines.ingest.detect import detect_format
 from pipelines.ingest.lines import line_batches
+from pipelines.ingest.pages import UnreadablePage, page_batches
 from pipelines.ingest.records import record_batches
-from pipelines.ingest.seen import SeenSpans
+from pipelines.ingest.seen import SeenRows
 from pipelines.ingest.split import Lineage, ParsedBatch
 from pipelines.schemas import TABLES
 from pipelines.settings import Settings
@@ -44,6 +53,9 @@ FORMATS = {
         Format(otlp.FORMAT, line_batches, otlp.parse_batch),
         *(Format(name, record_batches, parse) for name, parse in langfuse.PARSERS.items()),
         *(Format(name, record_batches, parse) for name, parse in native.PARSERS.items()),
+        *(Format(name, page_batches, parse) for name, parse in openai_billing.PARSERS.items()),
+        *(Format(name, page_batches, parse) for name, parse in anthropic_billing.PARSERS.items()),
+        *(Format(name, record_batches, parse) for name, parse in focus.PARSERS.items()),
     )
 }
 
@@ -56,7 +68,7 @@ class IngestError(Exception):
 class FileResult:
     path: Path
     source_format: str | None
-    status: str  # ingested | unchanged | skipped | set aside
+    status: str  # ingested | unchanged | set aside
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
@@ -91,8 +103,6 @@ def ingest_file(
         return set_aside(
             path, settings, "unrecognised content: not a known trace or billing export"
         )
-    if fmt not in FORMATS:
-        return FileResult(path, fmt, "skipped", note=f"no parser for {fmt} yet")
     sha = lake.file_sha256(path)
     log = lake.read_log(settings.lake_dir)
     if lake.already_ingested(log, path, sha):
@@ -104,7 +114,7 @@ def ingest_file(
     rows_read = 0
     con = connect(memory_limit=INGEST_MEMORY_LIMIT)
     try:
-        seen = SeenSpans(con, settings.lake_dir, path, log)
+        seen = SeenRows(con, settings.lake_dir, path, log)
         audit = {
             "source_file": lineage.source_file,
             "run_name": f"{path.name}-{staged.commit_id}",
@@ -126,7 +136,7 @@ def ingest_file(
         superseded = lake.commit(
             settings.lake_dir, lake.log_entry(staged, sha, fmt, rows_read, now)
         )
-    except pa.ArrowException as error:  # the container itself is unreadable (Parquet, CSV)
+    except (pa.ArrowException, UnreadablePage) as error:  # the container itself is unreadable
         staged.discard()
         return set_aside(path, settings, f"cannot be read as {fmt}: {error}")
     except Exception:

@@ -23,7 +23,7 @@ SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("openai_usage", ('"organization.usage.completions.result"',)),
     ("anthropic_cost_report", ('"cost_type"', '"starting_at"')),
     ("anthropic_usage_report", ('"uncached_input_tokens"', '"starting_at"')),
-    ("focus_csv", ("BilledCost", "ChargePeriodStart")),
+    ("focus", ("BilledCost", "ChargePeriodStart", "BillingCurrency")),
 )
 
 

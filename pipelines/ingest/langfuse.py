@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from pipelines.db import sql_identifier
 from pipelines.ingest import split
-from pipelines.ingest.seen import SeenSpans
+from pipelines.ingest.seen import SeenRows
 from pipelines.ingest.split import Lineage, ParsedBatch
 from pipelines.schemas import EVALUATIONS, SPANS, Table
 
@@ -325,7 +325,7 @@ from lf_records as r semi join {rows} using (line_no)
 
 def _parser(table: Table, fields: tuple[str, ...], candidates_sql):
     def parse(
-        con, batch: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenSpans
+        con, batch: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenRows
     ) -> ParsedBatch:
         batch = _ensure(batch, fields)
         con.register("lf_records", batch)

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from pipelines.db import sql_identifier
 from pipelines.ingest import split
-from pipelines.ingest.seen import SeenSpans
+from pipelines.ingest.seen import SeenRows
 from pipelines.ingest.split import Lineage, ParsedBatch
 from pipelines.schemas import EVALUATIONS, SPANS, STRING_MAP, TIMESTAMP, Table
 
@@ -72,7 +72,7 @@ from native_records as r semi join {rows} using (line_no)
 
 def _parser(table: Table):
     def parse(
-        con, batch: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenSpans
+        con, batch: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenRows
     ) -> ParsedBatch:
         con.register("native_records", batch)
         try:

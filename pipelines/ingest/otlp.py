@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from pipelines.db import sql_list, sql_string
 from pipelines.ingest import split
-from pipelines.ingest.seen import SeenSpans
+from pipelines.ingest.seen import SeenRows
 from pipelines.ingest.split import Lineage, ParsedBatch
 from pipelines.schemas import EVALUATIONS, SPANS
 
@@ -316,7 +316,7 @@ select line_no, ordinal, to_json(e)::varchar as raw from events
 
 
 def parse_batch(
-    con, lines: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenSpans
+    con, lines: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenRows
 ) -> ParsedBatch:
     """Parse a batch of numbered OTLP/JSON lines into spans, evaluations and rejects."""
     con.register("otlp_lines", lines)

@@ -18,7 +18,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from pipelines.db import sql_identifier, sql_string
-from pipelines.ingest.seen import SeenSpans
+from pipelines.ingest.seen import SeenRows, key_sql
 from pipelines.schemas import LINEAGE, QUARANTINE, Table
 
 LINEAGE_SQL = ", ".join(f"${c.name} as {c.name}" for c in LINEAGE).replace(
@@ -64,14 +64,21 @@ def problem_sql(table: Table) -> str:
                 f"when {ref} < {column.min_value} "
                 f"then '{name}|must be at least {column.min_value:g}, got ' || {ref}"
             )
+        if column.after:
+            other = sql_identifier(column.after)
+            whens.append(
+                f"when {ref} <= {other} then '{name}|must be after {column.after} ('"
+                f" || {other} || '), got ' || {ref}"
+            )
     return "case " + " ".join(whens) + " end" if whens else "null"
 
 
-def check(con, view: str, table: Table, *, seen: SeenSpans | None = None) -> str:
+def check(con, view: str, table: Table, *, seen: SeenRows | None = None) -> str:
     """Materialise `view`'s candidates with their `problem` (NULL when accepted).
 
-    With `seen` (spans already stored), a span stored before, or repeated within the
-    batch, is a duplicate: the first copy wins. Returns the name of the checked table.
+    With `seen` (rows already stored), a row whose `table.key` was stored before, or is
+    repeated within the batch, is a duplicate: the first copy wins. Returns the name of
+    the checked table.
     """
     checked = f"{view}_checked"
     problem = f"coalesce(parse_problem, {problem_sql(table)})"
@@ -80,27 +87,31 @@ def check(con, view: str, table: Table, *, seen: SeenSpans | None = None) -> str
             f"create or replace temp table {checked} as select *, {problem} as problem from {view}"
         )
         return checked
-    seen.load_days_of(view)
+    stored = seen.of(table)
+    stored.load_days_of(view)
+    field, noun = table.key[-1], table.row_noun
     con.execute(f"""
         create or replace temp table {checked} as
-        with candidates as (select *, {problem} as first_problem from {view}),
+        with candidates as (
+            select *, {key_sql(table)} as row_key, {problem} as first_problem from {view}
+        ),
         copies as (
             select line_no, ordinal, row_number() over (
-                partition by trace_id, span_id order by line_no, ordinal) as copy_no
+                partition by row_key order by line_no, ordinal) as copy_no
             from candidates where first_problem is null
         )
         select candidates.* exclude (first_problem), coalesce(first_problem,
             case when seen.source_file is not null
-                    then 'span_id|duplicate: this span is already stored from '
+                    then '{field}|duplicate: this {noun} is already stored from '
                         || seen.source_file
-                 when seen.span_id is not null or copies.copy_no > 1
-                    then 'span_id|duplicate: the same span appears earlier in this file'
+                 when seen.row_key is not null or copies.copy_no > 1
+                    then '{field}|duplicate: the same {noun} appears earlier in this file'
             end) as problem
         from candidates
         left join copies using (line_no, ordinal)
-        left join {seen.table} as seen using (trace_id, span_id)
+        left join {stored.name} as seen using (row_key)
     """)
-    seen.remember(checked)
+    stored.remember(checked)
     return checked
 
 

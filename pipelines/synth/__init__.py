@@ -149,7 +149,11 @@ def ground_truth(calendar: Calendar, summary_counts: dict) -> dict:
                 "share_untraced": fleet.UNTRACED["share_untraced"],
                 "billing_key": by_name[fleet.UNTRACED["agent"]].route.api_key,
             },
-            {"type": "unregistered_agent", "agent": "shadow-summarizer"},
+            {
+                "type": "unregistered_agent",
+                "agent": "shadow-summarizer",
+                "billing_key": by_name["shadow-summarizer"].route.api_key,
+            },
             {
                 "type": "model_near_retirement",
                 "agent": fleet.RETIRING_MODEL["agent"],

@@ -178,14 +178,14 @@ def openai_pages(usage: list[dict], days: list[str]) -> tuple[list[dict], list[d
                 "service_tier": "default",
             }
         )
-        for token_type, label in (
-            ("input", "input"),
-            ("cache_read", "cached input"),
-            ("cache_write", "input"),
-            ("output", "output"),
-        ):
-            amount = row[f"{token_type}_usd"]
-            if row[token_type] == 0:
+        # OpenAI bills cache writes as input: one input line item holds both.
+        lines = {
+            "input": (row["input"] + row["cache_write"], row["input_usd"] + row["cache_write_usd"]),
+            "cached input": (row["cache_read"], row["cache_read_usd"]),
+            "output": (row["output"], row["output_usd"]),
+        }
+        for label, (quantity, amount) in lines.items():
+            if quantity == 0:
                 continue
             costs_by_day.setdefault(row["day"], []).append(
                 {
@@ -194,7 +194,7 @@ def openai_pages(usage: list[dict], days: list[str]) -> tuple[list[dict], list[d
                     "line_item": f"{row['model']}, {label}",
                     "project_id": row["account"],
                     "api_key_id": row["api_key"],
-                    "quantity": row[token_type],
+                    "quantity": quantity,
                     "quantity_unit": "tokens",
                 }
             )

@@ -406,7 +406,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         "unknown",
         "Nobody registered it.",
         "unknown",
-        _openai("gpt-4o-mini", "proj_rev", "key_rev_01"),
+        _openai("gpt-4o-mini", "proj_rev", "key_shadow_01"),
         1.5,
         1.0,
         0.0,

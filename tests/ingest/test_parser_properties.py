@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pipelines.db import connect
 from pipelines.ingest import FORMATS
-from pipelines.ingest.seen import SeenSpans
+from pipelines.ingest.seen import SeenRows
 from pipelines.ingest.split import Lineage
 from pipelines.schemas import INGEST_LOG
 
@@ -53,7 +53,7 @@ def _ingest_batches(fmt: str, path: Path) -> tuple[int, int, int, list]:
     """(records read, accepted, quarantined, quarantine reasons) for one file."""
     con = connect(memory_limit="512MB")
     lineage = Lineage(fmt, str(path), datetime.now(UTC))
-    seen = SeenSpans(con, path.parent / "lake", path, INGEST_LOG.empty())
+    seen = SeenRows(con, path.parent / "lake", path, INGEST_LOG.empty())
     read = accepted = quarantined = 0
     reasons = []
     for batch in FORMATS[fmt].batches(path):
