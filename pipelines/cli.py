@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines import warehouse
 from pipelines.ingest import FORMATS, FileResult, IngestError, ingest_paths, raw_files
+from pipelines.pricing import PricesError
 from pipelines.registry import RegistryError
 from pipelines.report.render import ReportError, latest_full_month, render_month
 from pipelines.settings import DATA_DIR_ENV, Settings
@@ -145,7 +146,7 @@ def build(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: P
     """
     try:
         run_build(_settings(data_dir, config_dir, reports_dir))
-    except RegistryError as error:
+    except (RegistryError, PricesError, warehouse.ModelError) as error:
         _fail(error)
 
 
@@ -238,7 +239,7 @@ def demo(
 def main() -> None:
     try:
         app()
-    except (RegistryError, ReportError, IngestError) as error:
+    except (RegistryError, PricesError, warehouse.ModelError, ReportError, IngestError) as error:
         console.print(f"error: {error}", style="bold red")
         sys.exit(2)
 

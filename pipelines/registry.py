@@ -10,7 +10,7 @@ import yaml
 from pipelines.schemas import AGENTS
 
 REGISTRY_FILE = "agents.yaml"
-BILLING_KEY_KINDS = ("openai_project", "anthropic_workspace", "api_key", "focus_tag")
+BILLING_KEY_KINDS = ("openai_project", "anthropic_workspace", "sub_account", "api_key", "focus_tag")
 
 
 class RegistryError(ValueError):

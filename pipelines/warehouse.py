@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from pipelines import pricing, registry
@@ -117,8 +118,16 @@ def create_seeds(con, settings: Settings) -> None:
         con.unregister(f"seed_{name}")
 
 
+class ModelError(RuntimeError):
+    """A SQL model failed to build; the message names its file."""
+
+
 def run_model(con, model: Model) -> None:
-    con.execute(f"create or replace {model.materialization} {model.name} as\n{model.sql}")
+    try:
+        con.execute(f"create or replace {model.materialization} {model.name} as\n{model.sql}")
+    except duckdb.Error as error:
+        path = SQL_DIR / model.layer / f"{model.name}.sql"
+        raise ModelError(f"{path}: {error}") from error
     kind = model.materialization
     con.execute(f"comment on {kind} {model.name} is {sql_string(model.doc)}")
     if kind == "table":

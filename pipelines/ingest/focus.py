@@ -118,32 +118,32 @@ def candidates_sql(batch: pa.Table) -> str:
             f"then 'tags|Tags is not a JSON object of tags: ' || left({_text(batch, 'Tags')}, 200) "
         )
     return f"""
-    select coalesce({_text(batch, 'ServiceProviderName')}, {_text(batch, 'ProviderName')})
+    select coalesce({_text(batch, "ServiceProviderName")}, {_text(batch, "ProviderName")})
             as provider,
-        {_text(batch, 'BillingAccountId')} as billing_account_id,
-        {_text(batch, 'SubAccountId')} as sub_account_id,
+        {_text(batch, "BillingAccountId")} as billing_account_id,
+        {_text(batch, "SubAccountId")} as sub_account_id,
         cast(null as varchar) as api_key_id,
-        {_text(batch, 'ResourceId')} as resource_id,
-        {_text(batch, 'ServiceName')} as service_name,
-        {_text(batch, 'SkuId')} as sku_id,
-        {_text(batch, 'ChargeDescription')} as charge_description,
+        {_text(batch, "ResourceId")} as resource_id,
+        {_text(batch, "ServiceName")} as service_name,
+        {_text(batch, "SkuId")} as sku_id,
+        {_text(batch, "ChargeDescription")} as charge_description,
         case when {is_ai} then nullif(regexp_extract({ai_text}, '{MODEL_PATTERN}', 2), '') end
             as model,
         case when {is_ai} then {TOKEN_TYPE_SQL.format(text=ai_text)} end as token_type,
         cast(null as varchar) as service_tier,
-        try_cast({_value(batch, 'ChargePeriodStart')} as timestamptz) as charge_period_start,
-        try_cast({_value(batch, 'ChargePeriodEnd')} as timestamptz) as charge_period_end,
-        try_cast({_value(batch, 'ConsumedQuantity')} as double) as consumed_quantity,
-        {_text(batch, 'ConsumedUnit')} as consumed_unit,
-        try_cast({_value(batch, 'BilledCost')} as {money}) as billed_cost,
-        try_cast({_value(batch, 'EffectiveCost')} as {money}) as effective_cost,
-        try_cast({_value(batch, 'ListCost')} as {money}) as list_cost,
-        upper({_text(batch, 'BillingCurrency')}) as billing_currency,
-        {_text(batch, 'ChargeCategory')} as charge_category,
+        try_cast({_value(batch, "ChargePeriodStart")} as timestamptz) as charge_period_start,
+        try_cast({_value(batch, "ChargePeriodEnd")} as timestamptz) as charge_period_end,
+        try_cast({_value(batch, "ConsumedQuantity")} as double) as consumed_quantity,
+        {_text(batch, "ConsumedUnit")} as consumed_unit,
+        try_cast({_value(batch, "BilledCost")} as {money}) as billed_cost,
+        try_cast({_value(batch, "EffectiveCost")} as {money}) as effective_cost,
+        try_cast({_value(batch, "ListCost")} as {money}) as list_cost,
+        upper({_text(batch, "BillingCurrency")}) as billing_currency,
+        {_text(batch, "ChargeCategory")} as charge_category,
         {tags} as tags,
         {_extensions(batch)} as extensions,
         r.line_no, 0 as ordinal,
-        coalesce(r.row_problem, {f'case {checks} end' if checks else 'null'}) as parse_problem
+        coalesce(r.row_problem, {f"case {checks} end" if checks else "null"}) as parse_problem
     from billing_records as r
     """
 

@@ -76,6 +76,7 @@ def usage_sql(batch: pa.Table) -> str:
     }
     used = {"object", "project_id", "api_key_id", "model", "service_tier", *counts}
     batch_flag = field(batch, "batch")
+    casts = {source: (column, "bigint") for source, column in counts.items()}
     return f"""
     select 'openai' as provider,
         try_cast(r.bucket_start as timestamptz) as bucket_start_at,
@@ -89,7 +90,7 @@ def usage_sql(batch: pa.Table) -> str:
         {", ".join(f"try_cast({field(batch, s)} as bigint) as {c}" for s, c in counts.items())},
         {extras(batch, used)} as details,
         r.line_no, r.ordinal,
-        {cast_problems(batch, {s: (c, "bigint") for s, c in counts.items()}, counts=True)} as parse_problem
+        {cast_problems(batch, casts, counts=True)} as parse_problem
     from billing_records as r
     """
 

@@ -10,7 +10,8 @@ Each result becomes a record: `line_no` = the bucket's 1-based position in `data
 `ordinal` = the result's 0-based position in `results` (so a quarantine row's
 `record_index` is the result's 1-based position), `bucket_start` / `bucket_end` as ISO
 text, `raw` (the result as JSON), `row_problem`, and every field of the result as text,
-nested objects flattened to dotted names (`amount.value`, `cache_creation.ephemeral_5m_input_tokens`).
+nested objects flattened to dotted names (`amount.value`,
+`cache_creation.ephemeral_5m_input_tokens`).
 """
 
 from __future__ import annotations
@@ -103,8 +104,10 @@ def page_batches(path: Path) -> Iterator[pa.Table]:
     for record in records:
         names.extend(k for k in record if k not in names)
     columns = {
-        name: pa.array([r.get(name) for r in records], pa.int64() if name in
-                       ("line_no", "ordinal") else pa.string())  # fmt: skip
+        name: pa.array(
+            [r.get(name) for r in records],
+            pa.int64() if name in ("line_no", "ordinal") else pa.string(),
+        )
         for name in names
     }
     yield pa.table(columns)

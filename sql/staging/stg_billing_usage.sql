@@ -1,0 +1,11 @@
+-- stg_billing_usage: provider-reported token counts per bucket, project/workspace, key, model.
+with source as (
+    select * from lake_billing_usage
+),
+
+final as (
+    select * exclude (day), cast(bucket_start_at as date) as usage_day
+    from source
+)
+
+select * from final
