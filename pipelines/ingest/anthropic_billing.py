@@ -16,7 +16,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipelines.ingest import pages
-from pipelines.ingest.pages import cast_problems, extras, field
+from pipelines.ingest.pages import MONEY_SQL, cast_problems, extras, field
 from pipelines.schemas import BILLING_COSTS, BILLING_USAGE
 
 COST_FORMAT = "anthropic_cost_report"
@@ -37,7 +37,7 @@ def cost_sql(batch: pa.Table) -> str:
     mapping = " ".join(f"when '{k}' then '{v}'" for k, v in TOKEN_TYPES.items())
     used = {"amount", "currency", "workspace_id", "description", "model", "service_tier",
             "token_type"}  # fmt: skip
-    dollars = f"try_cast({amount} as decimal(36, 10)) * 0.01"
+    dollars = f"cast(try_cast({amount} as {MONEY_SQL}) * 0.01 as {MONEY_SQL})"
     return f"""
     select 'anthropic' as provider,
         cast(null as varchar) as billing_account_id,
@@ -56,13 +56,13 @@ def cost_sql(batch: pa.Table) -> str:
         cast(null as varchar) as consumed_unit,
         {dollars} as billed_cost,
         {dollars} as effective_cost,
-        cast(null as decimal(38, 10)) as list_cost,
+        cast(null as {MONEY_SQL}) as list_cost,
         upper(trim({field(batch, "currency")})) as billing_currency,
         'Usage' as charge_category,
         cast(null as map(varchar, varchar)) as tags,
         {extras(batch, used)} as extensions,
         r.line_no, r.ordinal,
-        {cast_problems(batch, {"amount": ("billed_cost", "decimal(36, 10)")})} as parse_problem
+        {cast_problems(batch, {"amount": ("billed_cost", MONEY_SQL)})} as parse_problem
     from billing_records as r
     """
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from pipelines.db import sql_identifier, sql_string
 from pipelines.ingest import pages
+from pipelines.ingest.pages import MONEY_SQL
 from pipelines.schemas import BILLING_COSTS
 
 FORMAT = "focus"
@@ -87,7 +88,7 @@ def _extensions(batch: pa.Table) -> str:
 
 
 def candidates_sql(batch: pa.Table) -> str:
-    money = "decimal(38, 10)"
+    money = MONEY_SQL
     ai_text = (
         f"lower(concat_ws(' ', {_text(batch, 'SkuMeter')}, {_text(batch, 'x_SkuMeterName')}, "
         f"{_text(batch, 'ChargeDescription')}))"

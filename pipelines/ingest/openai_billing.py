@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipelines.ingest import pages
-from pipelines.ingest.pages import cast_problems, extras, field
+from pipelines.ingest.pages import MONEY_SQL, cast_problems, extras, field
 from pipelines.schemas import BILLING_COSTS, BILLING_USAGE
 
 COSTS_FORMAT = "openai_costs"
@@ -50,16 +50,16 @@ def costs_sql(batch: pa.Table) -> str:
         try_cast(r.bucket_end as timestamptz) as charge_period_end,
         try_cast({field(batch, "quantity")} as double) as consumed_quantity,
         {field(batch, "quantity_unit")} as consumed_unit,
-        try_cast({amount} as decimal(38, 10)) as billed_cost,
-        try_cast({amount} as decimal(38, 10)) as effective_cost,
-        cast(null as decimal(38, 10)) as list_cost,
+        try_cast({amount} as {MONEY_SQL}) as billed_cost,
+        try_cast({amount} as {MONEY_SQL}) as effective_cost,
+        cast(null as {MONEY_SQL}) as list_cost,
         upper(trim({field(batch, "amount.currency")})) as billing_currency,
         'Usage' as charge_category,
         cast(null as map(varchar, varchar)) as tags,
         {extras(batch, used)} as extensions,
         r.line_no, r.ordinal,
         {cast_problems(batch, {
-            "amount.value": ("billed_cost", "decimal(38, 10)"),
+            "amount.value": ("billed_cost", MONEY_SQL),
             "quantity": ("consumed_quantity", "double"),
         })} as parse_problem
     from billing_records as r

@@ -27,10 +27,12 @@ import pyarrow as pa
 from pipelines.db import sql_identifier, sql_string
 from pipelines.ingest import split
 from pipelines.ingest.lines import open_text
+from pipelines.ingest.records import usable_keys
 from pipelines.ingest.seen import SeenRows
 from pipelines.ingest.split import Lineage, ParsedBatch
-from pipelines.schemas import Table
+from pipelines.schemas import MONEY, Table
 
+MONEY_SQL = f"decimal({MONEY.precision}, {MONEY.scale})"  # what a billed amount must fit
 RECORD_COLUMNS = ("line_no", "ordinal", "bucket_start", "bucket_end", "raw", "row_problem")
 
 
@@ -100,9 +102,8 @@ def page_batches(path: Path) -> Iterator[pa.Table]:
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise UnreadablePage("not an API page: no top-level `data` list of buckets")
     records = list(_records(document))
-    names = list(RECORD_COLUMNS)
-    for record in records:
-        names.extend(k for k in record if k not in names)
+    fields = dict.fromkeys(k for record in records for k in record if k not in RECORD_COLUMNS)
+    names = [*RECORD_COLUMNS, *usable_keys(fields, reserved=RECORD_COLUMNS)]
     columns = {
         name: pa.array(
             [r.get(name) for r in records],

@@ -106,7 +106,7 @@ def _jsonl_batches(path: Path) -> Iterator[pa.Table]:
     try:
         for lines in line_batches(path):
             con.register("jsonl_lines", lines)
-            keys = _usable_keys(
+            keys = usable_keys(
                 key
                 for (key,) in con.execute(
                     "select distinct unnest(json_keys(line)) from jsonl_lines "
@@ -127,12 +127,13 @@ def _jsonl_batches(path: Path) -> Iterator[pa.Table]:
         con.close()
 
 
-def _usable_keys(keys) -> list[str]:
-    """Keys that can be columns: non-empty, not ours, unique ignoring case (SQL names)."""
-    taken = {"line_no", "row_problem"}
+def usable_keys(keys, reserved=("line_no", "row_problem")) -> list[str]:
+    """Keys that can be columns: non-empty, no NUL, not ours, unique ignoring case (SQL
+    names)."""
+    taken = set(reserved)
     usable = []
     for key in keys:
-        if key and key.lower() not in taken:
+        if key and "\x00" not in key and key.lower() not in taken:
             taken.add(key.lower())
             usable.append(key)
     return usable

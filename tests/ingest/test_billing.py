@@ -255,7 +255,7 @@ def test_wrong_currency_and_bad_amounts_are_quarantined_non_usd_kept(settings):
     assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (4, 2, 2)
     assert sorted(_quarantine(settings)) == [
         (1, 2, "billing_currency", "must match [A-Z]{3}, got US DOLLARS"),
-        (1, 3, "billed_cost", "amount.value cannot be read as decimal(38, 10): n/a"),
+        (1, 3, "billed_cost", "amount.value cannot be read as decimal(20, 10): n/a"),
     ]
     kept = {r["model"]: (r["billed_cost"], r["billing_currency"])
             for r in _lake(settings, "billing_costs")}  # fmt: skip

@@ -147,3 +147,82 @@ def test_langfuse_csv_conserves_records(records):
     read, accepted, quarantined, reasons = _ingest_batches("langfuse_observations", path)
     assert read == len(records) == accepted + quarantined
     assert all(reasons)
+
+
+PAGES = {
+    "openai_costs": FIXTURES / "billing" / "openai_costs_example.json",
+    "openai_usage": FIXTURES / "billing" / "openai_usage_completions_example.json",
+    "anthropic_cost_report": FIXTURES / "billing" / "anthropic_cost_report_example.json",
+    "anthropic_usage_report": FIXTURES / "billing" / "anthropic_usage_report_messages_example.json",
+}
+
+
+def _page_case(fmt: str):
+    """The format's example page with its buckets' results replaced by corrupted copies of
+    the example result (or random JSON), and random extra buckets."""
+    page = json.loads(PAGES[fmt].read_text())
+    result = page["data"][0]["results"][0]
+    corrupted = st.dictionaries(st.sampled_from(sorted(result)), json_values, max_size=3).map(
+        lambda changes: {**result, **changes}
+    )
+    results = st.lists(corrupted | json_values, max_size=5)
+    bucket = st.fixed_dictionaries(
+        {k: st.just(v) for k, v in page["data"][0].items() if k != "results"}
+    ).flatmap(lambda b: results.map(lambda r: {**b, "results": r}))
+    return st.lists(bucket | json_values, min_size=1, max_size=3).map(
+        lambda data: {**page, "data": data}
+    )
+
+
+@PROPERTY
+@given(st.sampled_from(sorted(PAGES)).flatmap(lambda f: st.tuples(st.just(f), _page_case(f))))
+def test_billing_page_parsers_conserve_records(case):
+    fmt, page = case
+    path = _write([json.dumps(page)], ".json")
+    read, accepted, quarantined, reasons = _ingest_batches(fmt, path)
+    expected = sum(
+        len(b["results"]) if isinstance(b, dict) and isinstance(b.get("results"), list) else 1
+        for b in page["data"]
+    )
+    assert read == expected == accepted + quarantined
+    assert all(reasons)
+
+
+FOCUS_SAMPLE = FIXTURES / "focus" / "focus_1.0_sample_1000.csv"
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "BilledCost",
+                    "ChargePeriodStart",
+                    "ChargePeriodEnd",
+                    "Tags",
+                    "BillingCurrency",
+                    "ConsumedQuantity",
+                    "ListCost",
+                ]
+            ),
+            st.text(max_size=12) | st.just("NULL"),
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_focus_parser_conserves_records(changes):
+    with open(FOCUS_SAMPLE, newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns, rows = reader.fieldnames, [row for _, row in zip(range(6), reader, strict=False)]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for row, change in zip(rows, changes, strict=False):
+        writer.writerow({**row, **change})
+    path = _write([text.getvalue().rstrip("\n")], ".csv")
+    read, accepted, quarantined, reasons = _ingest_batches("focus", path)
+    assert read == len(changes) == accepted + quarantined
+    assert all(reasons)

@@ -1,0 +1,47 @@
+"""Run the `int_llm_calls__costed` SQL model alone, on calls given as a table: for the
+pricing property test and the price-join benchmark (no ingest, no warehouse file)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipelines import pricing, warehouse
+from pipelines.db import connect
+
+CALL_COLUMNS = (
+    "span_id", "agent_name", "provider", "model", "service_tier", "started_at",
+    "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+)  # fmt: skip
+COSTED = next(m for m in warehouse.load_models() if m.name == "int_llm_calls__costed")
+
+
+def costing_connection(overrides: pa.Table | None = None, *, memory_limit: str = "4GB"):
+    """A DuckDB connection holding the price seeds; calls go in `int_spans__attributed`."""
+    con = connect(memory_limit=memory_limit)
+    seeds = {
+        "model_prices": pricing.price_table(),
+        "price_overrides": overrides or pricing.PRICE_OVERRIDES_SCHEMA.empty_table(),
+    }
+    for name, table in seeds.items():
+        con.register(f"seed_{name}", table)
+        con.execute(f"create table {name} as select * from seed_{name}")
+        con.unregister(f"seed_{name}")
+    return con
+
+
+def resolve_models(con) -> None:
+    """The `model_resolution` seed for the models the calls use."""
+    pairs = con.sql("select distinct provider, model from int_spans__attributed").fetchall()
+    con.register("seed_resolution", pricing.resolution_table(pairs))
+    con.execute("create or replace table model_resolution as select * from seed_resolution")
+    con.unregister("seed_resolution")
+
+
+def cost_calls(con, calls_sql: str) -> None:
+    """Cost the calls `calls_sql` selects (CALL_COLUMNS) into table `costed`."""
+    con.execute(
+        "create or replace table int_spans__attributed as "
+        f"select *, true as is_llm_call from ({calls_sql})"
+    )
+    resolve_models(con)
+    con.execute(f"create or replace table costed as {COSTED.sql}")
