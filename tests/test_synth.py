@@ -52,9 +52,14 @@ def test_every_generated_span_is_accounted_for(demo):
         (spans,) = con.execute("select count(*) from lake_spans").fetchall()[0]
         (scores,) = con.execute("select count(*) from lake_evaluations").fetchall()[0]
         (rejected,) = con.execute("select count(*) from lake_quarantine").fetchall()[0]
+        (billed,) = con.execute(
+            "select (select count(*) from lake_billing_costs) "
+            "+ (select count(*) from lake_billing_usage)"
+        ).fetchall()[0]
     assert spans == truth["n_spans"]
     assert rejected == truth["n_malformed_records"] == 2  # 1 of 4 files: a cut line, a bad span
-    assert sum(r["rows_read"] for r in log) == spans + scores + rejected
+    assert billed > 0  # every billing line of the demo is accepted
+    assert sum(r["rows_read"] for r in log) == spans + scores + billed + rejected
 
 
 def test_unregistered_agent_is_in_the_traces(demo):
