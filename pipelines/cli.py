@@ -123,9 +123,12 @@ def ingest(
     """Ingest raw exports into the Parquet lake (re-running is a no-op for unchanged files).
 
     Formats are told from content: OTLP/JSON, Langfuse exports (JSONL/CSV/Parquet), native
-    JSONL/Parquet. Great Expectations Data Docs go to REPORTS/data-quality/.
+    JSONL/Parquet, OpenAI Costs/Usage API pages, Anthropic cost/usage report pages, FOCUS
+    1.0–1.3 CSV/Parquet. Great Expectations Data Docs go to REPORTS/data-quality/.
 
     Example:  fleetledger ingest data/raw/traces/otlp-2026-10-01.jsonl exports/
+
+    Example:  fleetledger ingest billing/openai/costs_page_0001.json billing/focus.parquet
 
     Example:  fleetledger ingest --format langfuse_observations exports/obs.csv
     """
