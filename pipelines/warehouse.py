@@ -112,7 +112,12 @@ def create_seeds(con, settings: Settings) -> None:
         "from lake_spans where coalesce(response_model, request_model) is not null"
     ).fetchall()
     seeds["model_resolution"] = pricing.resolution_table(pairs)
-    for name, table in seeds.items():
+    create_tables(con, seeds)
+
+
+def create_tables(con, tables: dict[str, pa.Table]) -> None:
+    """Each Arrow table as a DuckDB table of that name (replacing any)."""
+    for name, table in tables.items():
         con.register(f"seed_{name}", table)
         con.execute(f"create or replace table {name} as select * from seed_{name}")
         con.unregister(f"seed_{name}")

@@ -18,23 +18,17 @@ COSTED = next(m for m in warehouse.load_models() if m.name == "int_llm_calls__co
 def costing_connection(overrides: pa.Table | None = None, *, memory_limit: str = "4GB"):
     """A DuckDB connection holding the price seeds; calls go in `int_spans__attributed`."""
     con = connect(memory_limit=memory_limit)
-    seeds = {
-        "model_prices": pricing.price_table(),
-        "price_overrides": overrides or pricing.PRICE_OVERRIDES_SCHEMA.empty_table(),
-    }
-    for name, table in seeds.items():
-        con.register(f"seed_{name}", table)
-        con.execute(f"create table {name} as select * from seed_{name}")
-        con.unregister(f"seed_{name}")
+    overrides = overrides or pricing.PRICE_OVERRIDES_SCHEMA.empty_table()
+    warehouse.create_tables(
+        con, {"model_prices": pricing.price_table(), "price_overrides": overrides}
+    )
     return con
 
 
 def resolve_models(con) -> None:
     """The `model_resolution` seed for the models the calls use."""
     pairs = con.sql("select distinct provider, model from int_spans__attributed").fetchall()
-    con.register("seed_resolution", pricing.resolution_table(pairs))
-    con.execute("create or replace table model_resolution as select * from seed_resolution")
-    con.unregister("seed_resolution")
+    warehouse.create_tables(con, {"model_resolution": pricing.resolution_table(pairs)})
 
 
 def cost_calls(con, calls_sql: str) -> None:

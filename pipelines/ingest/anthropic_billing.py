@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipelines.ingest import pages
+from pipelines.ingest import pages, split
 from pipelines.ingest.pages import MONEY_SQL, cast_problems, extras, field
 from pipelines.schemas import BILLING_COSTS, BILLING_USAGE
 
@@ -38,75 +38,59 @@ def cost_sql(batch: pa.Table) -> str:
     used = {"amount", "currency", "workspace_id", "description", "model", "service_tier",
             "token_type"}  # fmt: skip
     dollars = f"cast(try_cast({amount} as {MONEY_SQL}) * 0.01 as {MONEY_SQL})"
-    return f"""
-    select 'anthropic' as provider,
-        cast(null as varchar) as billing_account_id,
-        {field(batch, "workspace_id")} as sub_account_id,
-        cast(null as varchar) as api_key_id,
-        cast(null as varchar) as resource_id,
-        cast(null as varchar) as service_name,
-        {token_type} as sku_id,
-        {field(batch, "description")} as charge_description,
-        {field(batch, "model")} as model,
-        case {token_type} {mapping} end as token_type,
-        {field(batch, "service_tier")} as service_tier,
-        try_cast(r.bucket_start as timestamptz) as charge_period_start,
-        try_cast(r.bucket_end as timestamptz) as charge_period_end,
-        cast(null as double) as consumed_quantity,
-        cast(null as varchar) as consumed_unit,
-        {dollars} as billed_cost,
-        {dollars} as effective_cost,
-        cast(null as {MONEY_SQL}) as list_cost,
-        upper(trim({field(batch, "currency")})) as billing_currency,
-        'Usage' as charge_category,
-        cast(null as map(varchar, varchar)) as tags,
-        {extras(batch, used)} as extensions,
-        r.line_no, r.ordinal,
-        {cast_problems(batch, {"amount": ("billed_cost", MONEY_SQL)})} as parse_problem
-    from billing_records as r
-    """
+    values = {
+        "provider": "'anthropic'",
+        "sub_account_id": field(batch, "workspace_id"),
+        "sku_id": token_type,
+        "charge_description": field(batch, "description"),
+        "model": field(batch, "model"),
+        "token_type": f"case {token_type} {mapping} end",
+        "service_tier": field(batch, "service_tier"),
+        "charge_period_start": "try_cast(r.bucket_start as timestamptz)",
+        "charge_period_end": "try_cast(r.bucket_end as timestamptz)",
+        "billed_cost": dollars,
+        "effective_cost": dollars,
+        "billing_currency": f"upper(trim({field(batch, 'currency')}))",
+        "charge_category": "'Usage'",
+        "extensions": extras(batch, used),
+    }
+    problem = cast_problems(batch, {"amount": ("billed_cost", MONEY_SQL)})
+    return split.candidates_sql(BILLING_COSTS, values, problem=problem, ordinal="r.ordinal")
 
 
 def usage_sql(batch: pa.Table) -> str:
     sources = {
-        "uncached": "uncached_input_tokens",
-        "write_5m": "cache_creation.ephemeral_5m_input_tokens",
-        "write_1h": "cache_creation.ephemeral_1h_input_tokens",
-        "read": "cache_read_input_tokens",
-        "output": "output_tokens",
+        "uncached": ("uncached_input_tokens", "input_tokens"),
+        "write_5m": ("cache_creation.ephemeral_5m_input_tokens", "cache_write_tokens"),
+        "write_1h": ("cache_creation.ephemeral_1h_input_tokens", "cache_write_tokens"),
+        "read": ("cache_read_input_tokens", "cache_read_tokens"),
+        "output": ("output_tokens", "output_tokens"),
     }
-    count = {k: f"try_cast({field(batch, s)} as bigint)" for k, s in sources.items()}
+    count = {k: f"try_cast({field(batch, s)} as bigint)" for k, (s, _) in sources.items()}
     writes = f"coalesce({count['write_5m']}, 0) + coalesce({count['write_1h']}, 0)"
     used = {"uncached_input_tokens", "cache_read_input_tokens", "output_tokens",
             "api_key_id", "workspace_id", "model", "service_tier", "context_window"}  # fmt: skip
-    return f"""
-    select 'anthropic' as provider,
-        try_cast(r.bucket_start as timestamptz) as bucket_start_at,
-        try_cast(r.bucket_end as timestamptz) as bucket_end_at,
-        {field(batch, "workspace_id")} as sub_account_id,
-        {field(batch, "api_key_id")} as api_key_id,
-        {field(batch, "model")} as model,
-        {field(batch, "service_tier")} as service_tier,
-        {field(batch, "context_window")} as context_window,
-        {count["uncached"]} + {writes} + coalesce({count["read"]}, 0) as input_tokens,
-        {count["read"]} as cache_read_tokens,
-        {writes} as cache_write_tokens,
-        {count["output"]} as output_tokens,
-        cast(null as bigint) as n_requests,
-        {extras(batch, used)} as details,
-        r.line_no, r.ordinal,
-        {cast_problems(batch, {
-            sources["uncached"]: ("input_tokens", "bigint"),
-            sources["write_5m"]: ("cache_write_tokens", "bigint"),
-            sources["write_1h"]: ("cache_write_tokens", "bigint"),
-            sources["read"]: ("cache_read_tokens", "bigint"),
-            sources["output"]: ("output_tokens", "bigint"),
-        }, counts=True)} as parse_problem
-    from billing_records as r
-    """  # fmt: skip
+    values = {
+        "provider": "'anthropic'",
+        "bucket_start_at": "try_cast(r.bucket_start as timestamptz)",
+        "bucket_end_at": "try_cast(r.bucket_end as timestamptz)",
+        "sub_account_id": field(batch, "workspace_id"),
+        "api_key_id": field(batch, "api_key_id"),
+        "model": field(batch, "model"),
+        "service_tier": field(batch, "service_tier"),
+        "context_window": field(batch, "context_window"),
+        "input_tokens": f"{count['uncached']} + {writes} + coalesce({count['read']}, 0)",
+        "cache_read_tokens": count["read"],
+        "cache_write_tokens": writes,
+        "output_tokens": count["output"],
+        "details": extras(batch, used),
+    }
+    casts = {source: (column, "bigint") for source, column in sources.values()}
+    problem = cast_problems(batch, casts, counts=True)
+    return split.candidates_sql(BILLING_USAGE, values, problem=problem, ordinal="r.ordinal")
 
 
 PARSERS = {
-    COST_FORMAT: pages.parser(BILLING_COSTS, cost_sql),
-    USAGE_FORMAT: pages.parser(BILLING_USAGE, usage_sql),
+    COST_FORMAT: split.record_parser(BILLING_COSTS, cost_sql, pages.RAW_SQL),
+    USAGE_FORMAT: split.record_parser(BILLING_USAGE, usage_sql, pages.RAW_SQL),
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipelines.db import sql_identifier, sql_string
-from pipelines.ingest import pages
+from pipelines.ingest import split
 from pipelines.ingest.pages import MONEY_SQL
 from pipelines.schemas import BILLING_COSTS
 
@@ -118,40 +118,32 @@ def candidates_sql(batch: pa.Table) -> str:
             f"when {_value(batch, 'Tags')} is not null and {tags} is null "
             f"then 'tags|Tags is not a JSON object of tags: ' || left({_text(batch, 'Tags')}, 200) "
         )
-    return f"""
-    select coalesce({_text(batch, "ServiceProviderName")}, {_text(batch, "ProviderName")})
-            as provider,
-        {_text(batch, "BillingAccountId")} as billing_account_id,
-        {_text(batch, "SubAccountId")} as sub_account_id,
-        cast(null as varchar) as api_key_id,
-        {_text(batch, "ResourceId")} as resource_id,
-        {_text(batch, "ServiceName")} as service_name,
-        {_text(batch, "SkuId")} as sku_id,
-        {_text(batch, "ChargeDescription")} as charge_description,
-        case when {is_ai} then nullif(regexp_extract({ai_text}, '{MODEL_PATTERN}', 2), '') end
-            as model,
-        case when {is_ai} then {TOKEN_TYPE_SQL.format(text=ai_text)} end as token_type,
-        cast(null as varchar) as service_tier,
-        try_cast({_value(batch, "ChargePeriodStart")} as timestamptz) as charge_period_start,
-        try_cast({_value(batch, "ChargePeriodEnd")} as timestamptz) as charge_period_end,
-        try_cast({_value(batch, "ConsumedQuantity")} as double) as consumed_quantity,
-        {_text(batch, "ConsumedUnit")} as consumed_unit,
-        try_cast({_value(batch, "BilledCost")} as {money}) as billed_cost,
-        try_cast({_value(batch, "EffectiveCost")} as {money}) as effective_cost,
-        try_cast({_value(batch, "ListCost")} as {money}) as list_cost,
-        upper({_text(batch, "BillingCurrency")}) as billing_currency,
-        {_text(batch, "ChargeCategory")} as charge_category,
-        {tags} as tags,
-        {_extensions(batch)} as extensions,
-        r.line_no, 0 as ordinal,
-        coalesce(r.row_problem, {f"case {checks} end" if checks else "null"}) as parse_problem
-    from billing_records as r
-    """
+    values = {
+        "provider": f"coalesce({_text(batch, 'ServiceProviderName')}, "
+        f"{_text(batch, 'ProviderName')})",
+        "billing_account_id": _text(batch, "BillingAccountId"),
+        "sub_account_id": _text(batch, "SubAccountId"),
+        "resource_id": _text(batch, "ResourceId"),
+        "service_name": _text(batch, "ServiceName"),
+        "sku_id": _text(batch, "SkuId"),
+        "charge_description": _text(batch, "ChargeDescription"),
+        "model": f"case when {is_ai} then "
+        f"nullif(regexp_extract({ai_text}, '{MODEL_PATTERN}', 2), '') end",
+        "token_type": f"case when {is_ai} then {TOKEN_TYPE_SQL.format(text=ai_text)} end",
+        "charge_period_start": f"try_cast({_value(batch, 'ChargePeriodStart')} as timestamptz)",
+        "charge_period_end": f"try_cast({_value(batch, 'ChargePeriodEnd')} as timestamptz)",
+        "consumed_quantity": f"try_cast({_value(batch, 'ConsumedQuantity')} as double)",
+        "consumed_unit": _text(batch, "ConsumedUnit"),
+        "billed_cost": f"try_cast({_value(batch, 'BilledCost')} as {money})",
+        "effective_cost": f"try_cast({_value(batch, 'EffectiveCost')} as {money})",
+        "list_cost": f"try_cast({_value(batch, 'ListCost')} as {money})",
+        "billing_currency": f"upper({_text(batch, 'BillingCurrency')})",
+        "charge_category": _text(batch, "ChargeCategory"),
+        "tags": tags,
+        "extensions": _extensions(batch),
+    }
+    problem = f"coalesce(r.row_problem, {f'case {checks} end' if checks else 'null'})"
+    return split.candidates_sql(BILLING_COSTS, values, problem=problem)
 
 
-RAW_SQL = """
-select line_no, 0 as ordinal, to_json(r)::varchar as raw
-from billing_records as r semi join {rows} using (line_no)
-"""
-
-PARSERS = {FORMAT: pages.parser(BILLING_COSTS, candidates_sql, RAW_SQL)}
+PARSERS = {FORMAT: split.record_parser(BILLING_COSTS, candidates_sql)}

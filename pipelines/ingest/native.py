@@ -9,35 +9,27 @@ Parquet map; `duration_ms` may be left out (or null) and is then computed from t
 
 from __future__ import annotations
 
+from functools import partial
+
 import pyarrow as pa
 
 from pipelines.db import sql_identifier
 from pipelines.ingest import split
-from pipelines.ingest.seen import SeenRows
-from pipelines.ingest.split import Lineage, ParsedBatch
-from pipelines.schemas import EVALUATIONS, SPANS, STRING_MAP, TIMESTAMP, Table
+from pipelines.ingest.split import SQL_TYPES
+from pipelines.schemas import EVALUATIONS, SPANS, STRING_MAP, Table
 
 SPANS_FORMAT = "native_spans"
 EVALUATIONS_FORMAT = "native_evaluations"
-
-_SQL_TYPES = {
-    pa.string(): "varchar",
-    pa.int64(): "bigint",
-    pa.float64(): "double",
-    pa.bool_(): "boolean",
-    TIMESTAMP: "timestamptz",
-    STRING_MAP: "map(varchar, varchar)",
-}
 
 
 def _value(batch: pa.Table, name: str, arrow_type: pa.DataType) -> str:
     """SQL reading column `name` of the batch as `arrow_type`, NULL when it does not cast."""
     if name not in batch.column_names:
-        return f"cast(null as {_SQL_TYPES[arrow_type]})"
+        return f"cast(null as {SQL_TYPES[arrow_type]})"
     ref = f"r.{sql_identifier(name)}"
     if arrow_type == STRING_MAP and pa.types.is_string(batch.schema.field(name).type):
         return f"try_cast(try_cast({ref} as json) as map(varchar, varchar))"
-    return f"try_cast({ref} as {_SQL_TYPES[arrow_type]})"
+    return f"try_cast({ref} as {SQL_TYPES[arrow_type]})"
 
 
 def _candidates_sql(batch: pa.Table, table: Table) -> str:
@@ -50,45 +42,18 @@ def _candidates_sql(batch: pa.Table, table: Table) -> str:
         )
     uncast = " ".join(
         f"when r.{sql_identifier(c.name)} is not null and {values[c.name]} is null then "
-        f"'{c.name}|cannot be read as {_SQL_TYPES[c.type]}: ' "
+        f"'{c.name}|cannot be read as {SQL_TYPES[c.type]}: ' "
         f"|| left(r.{sql_identifier(c.name)}::varchar, 200)"
         for c in columns
         if c.name in batch.column_names
     )
-    select = ", ".join(f"{values[c.name]} as {c.name}" for c in columns)
-    problem = f"coalesce(row_problem, case {uncast} end)" if uncast else "row_problem"
-    return f"""
-    create or replace temp view native_candidates as
-    select {select}, line_no, 0 as ordinal, {problem} as parse_problem
-    from native_records as r
-    """
+    problem = f"coalesce(r.row_problem, case {uncast} end)" if uncast else "r.row_problem"
+    return split.candidates_sql(table, values, problem=problem)
 
 
-_RAW_SQL = """
-select line_no, 0 as ordinal, to_json(r)::varchar as raw
-from native_records as r semi join {rows} using (line_no)
-"""
-
-
-def _parser(table: Table):
-    def parse(
-        con, batch: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenRows
-    ) -> ParsedBatch:
-        con.register("native_records", batch)
-        try:
-            con.execute(_candidates_sql(batch, table))
-            checked = split.check(
-                con, "native_candidates", table, seen=seen if table is SPANS else None
-            )
-            return ParsedBatch(
-                rows={table.name: split.accepted(con, checked, table, lineage)},
-                quarantine=split.rejected(con, checked, _RAW_SQL, table, lineage),
-                records_read=batch.num_rows,
-            )
-        finally:
-            con.unregister("native_records")
-
-    return parse
-
-
-PARSERS = {SPANS_FORMAT: _parser(SPANS), EVALUATIONS_FORMAT: _parser(EVALUATIONS)}
+PARSERS = {
+    SPANS_FORMAT: split.record_parser(SPANS, partial(_candidates_sql, table=SPANS)),
+    EVALUATIONS_FORMAT: split.record_parser(
+        EVALUATIONS, partial(_candidates_sql, table=EVALUATIONS), dedupe=False
+    ),
+}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipelines.ingest import pages
+from pipelines.ingest import pages, split
 from pipelines.ingest.pages import MONEY_SQL, cast_problems, extras, field
 from pipelines.schemas import BILLING_COSTS, BILLING_USAGE
 
@@ -33,37 +33,33 @@ def costs_sql(batch: pa.Table) -> str:
     amount = field(batch, "amount.value")
     used = {"object", "amount.value", "amount.currency", "line_item", "project_id",
             "api_key_id", "quantity", "quantity_unit"}  # fmt: skip
-    return f"""
-    select 'openai' as provider,
-        cast(null as varchar) as billing_account_id,
-        {field(batch, "project_id")} as sub_account_id,
-        {field(batch, "api_key_id")} as api_key_id,
-        cast(null as varchar) as resource_id,
-        cast(null as varchar) as service_name,
-        {item} as sku_id,
-        {item} as charge_description,
-        nullif(regexp_extract({item}, '^(.*),[^,]*$', 1), '') as model,
-        {_LINE_ITEM_TOKEN_TYPE.format(kind=kind)} as token_type,
-        case when regexp_matches(lower({item}), '(^|\\W)batch(\\W|$)') then 'batch' end
-            as service_tier,
-        try_cast(r.bucket_start as timestamptz) as charge_period_start,
-        try_cast(r.bucket_end as timestamptz) as charge_period_end,
-        try_cast({field(batch, "quantity")} as double) as consumed_quantity,
-        {field(batch, "quantity_unit")} as consumed_unit,
-        try_cast({amount} as {MONEY_SQL}) as billed_cost,
-        try_cast({amount} as {MONEY_SQL}) as effective_cost,
-        cast(null as {MONEY_SQL}) as list_cost,
-        upper(trim({field(batch, "amount.currency")})) as billing_currency,
-        'Usage' as charge_category,
-        cast(null as map(varchar, varchar)) as tags,
-        {extras(batch, used)} as extensions,
-        r.line_no, r.ordinal,
-        {cast_problems(batch, {
-            "amount.value": ("billed_cost", MONEY_SQL),
-            "quantity": ("consumed_quantity", "double"),
-        })} as parse_problem
-    from billing_records as r
-    """  # fmt: skip
+    values = {
+        "provider": "'openai'",
+        "sub_account_id": field(batch, "project_id"),
+        "api_key_id": field(batch, "api_key_id"),
+        "sku_id": item,
+        "charge_description": item,
+        "model": f"nullif(regexp_extract({item}, '^(.*),[^,]*$', 1), '')",
+        "token_type": _LINE_ITEM_TOKEN_TYPE.format(kind=kind),
+        "service_tier": f"case when regexp_matches(lower({item}), '(^|\\W)batch(\\W|$)') "
+        "then 'batch' end",
+        "charge_period_start": "try_cast(r.bucket_start as timestamptz)",
+        "charge_period_end": "try_cast(r.bucket_end as timestamptz)",
+        "consumed_quantity": f"try_cast({field(batch, 'quantity')} as double)",
+        "consumed_unit": field(batch, "quantity_unit"),
+        "billed_cost": f"try_cast({amount} as {MONEY_SQL})",
+        "effective_cost": f"try_cast({amount} as {MONEY_SQL})",
+        "billing_currency": f"upper(trim({field(batch, 'amount.currency')}))",
+        "charge_category": "'Usage'",
+        "extensions": extras(batch, used),
+    }
+    casts = {
+        "amount.value": ("billed_cost", MONEY_SQL),
+        "quantity": ("consumed_quantity", "double"),
+    }
+    return split.candidates_sql(
+        BILLING_COSTS, values, problem=cast_problems(batch, casts), ordinal="r.ordinal"
+    )
 
 
 def usage_sql(batch: pa.Table) -> str:
@@ -75,27 +71,27 @@ def usage_sql(batch: pa.Table) -> str:
         "num_model_requests": "n_requests",
     }
     used = {"object", "project_id", "api_key_id", "model", "service_tier", *counts}
-    batch_flag = field(batch, "batch")
+    values = {
+        "provider": "'openai'",
+        "bucket_start_at": "try_cast(r.bucket_start as timestamptz)",
+        "bucket_end_at": "try_cast(r.bucket_end as timestamptz)",
+        "sub_account_id": field(batch, "project_id"),
+        "api_key_id": field(batch, "api_key_id"),
+        "model": field(batch, "model"),
+        "service_tier": f"case when {field(batch, 'batch')} = 'true' then 'batch' "
+        f"else {field(batch, 'service_tier')} end",
+        **{
+            column: f"try_cast({field(batch, source)} as bigint)"
+            for source, column in counts.items()
+        },
+        "details": extras(batch, used),
+    }
     casts = {source: (column, "bigint") for source, column in counts.items()}
-    return f"""
-    select 'openai' as provider,
-        try_cast(r.bucket_start as timestamptz) as bucket_start_at,
-        try_cast(r.bucket_end as timestamptz) as bucket_end_at,
-        {field(batch, "project_id")} as sub_account_id,
-        {field(batch, "api_key_id")} as api_key_id,
-        {field(batch, "model")} as model,
-        case when {batch_flag} = 'true' then 'batch' else {field(batch, "service_tier")} end
-            as service_tier,
-        cast(null as varchar) as context_window,
-        {", ".join(f"try_cast({field(batch, s)} as bigint) as {c}" for s, c in counts.items())},
-        {extras(batch, used)} as details,
-        r.line_no, r.ordinal,
-        {cast_problems(batch, casts, counts=True)} as parse_problem
-    from billing_records as r
-    """
+    problem = cast_problems(batch, casts, counts=True)
+    return split.candidates_sql(BILLING_USAGE, values, problem=problem, ordinal="r.ordinal")
 
 
 PARSERS = {
-    COSTS_FORMAT: pages.parser(BILLING_COSTS, costs_sql),
-    USAGE_FORMAT: pages.parser(BILLING_USAGE, usage_sql),
+    COSTS_FORMAT: split.record_parser(BILLING_COSTS, costs_sql, pages.RAW_SQL),
+    USAGE_FORMAT: split.record_parser(BILLING_USAGE, usage_sql, pages.RAW_SQL),
 }

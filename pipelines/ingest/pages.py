@@ -17,7 +17,7 @@ nested objects flattened to dotted names (`amount.value`,
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,11 +28,9 @@ from pipelines.db import sql_identifier, sql_string
 from pipelines.ingest import split
 from pipelines.ingest.lines import open_text
 from pipelines.ingest.records import usable_keys
-from pipelines.ingest.seen import SeenRows
-from pipelines.ingest.split import Lineage, ParsedBatch
-from pipelines.schemas import MONEY, Table
+from pipelines.schemas import MONEY
 
-MONEY_SQL = f"decimal({MONEY.precision}, {MONEY.scale})"  # what a billed amount must fit
+MONEY_SQL = split.SQL_TYPES[MONEY]  # what a billed amount must fit
 RECORD_COLUMNS = ("line_no", "ordinal", "bucket_start", "bucket_end", "raw", "row_problem")
 
 
@@ -152,31 +150,6 @@ def extras(batch: pa.Table, used: set[str]) -> str:
     )
 
 
-RAW_SQL = """
-select line_no, ordinal, raw from billing_records as r semi join {rows} using (line_no, ordinal)
+RAW_SQL = f"""
+select line_no, ordinal, raw from {split.RECORDS} as r semi join {{rows}} using (line_no, ordinal)
 """
-
-
-def parser(table: Table, candidates_sql: Callable[[pa.Table], str], raw_sql: str = RAW_SQL):
-    """A Format parse function: `candidates_sql(batch)` selects `table`'s source columns,
-    `line_no`, `ordinal` and `parse_problem` from the batch's records (`billing_records as r`);
-    `raw_sql` gives the raw text of rejected records (see `split.rejected`)."""
-
-    def parse(
-        con, batch: pa.Table, lineage: Lineage, *, keep_content: bool, seen: SeenRows
-    ) -> ParsedBatch:
-        con.register("billing_records", batch)
-        try:
-            con.execute(
-                f"create or replace temp view billing_candidates as {candidates_sql(batch)}"
-            )
-            checked = split.check(con, "billing_candidates", table, seen=seen)
-            return ParsedBatch(
-                rows={table.name: split.accepted(con, checked, table, lineage)},
-                quarantine=split.rejected(con, checked, raw_sql, table, lineage),
-                records_read=batch.num_rows,
-            )
-        finally:
-            con.unregister("billing_records")
-
-    return parse

@@ -12,6 +12,7 @@ is held to the same rules, and the rules live in one place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,23 @@ import pyarrow as pa
 
 from pipelines.db import sql_identifier, sql_string
 from pipelines.ingest.seen import SeenRows, key_sql
-from pipelines.schemas import LINEAGE, QUARANTINE, Table
+from pipelines.schemas import LINEAGE, MONEY, QUARANTINE, STRING_MAP, TIMESTAMP, Table
+
+SQL_TYPES = {  # the DuckDB type of each canonical column type
+    pa.string(): "varchar",
+    pa.int64(): "bigint",
+    pa.float64(): "double",
+    pa.bool_(): "boolean",
+    TIMESTAMP: "timestamptz",
+    STRING_MAP: "map(varchar, varchar)",
+    MONEY: f"decimal({MONEY.precision}, {MONEY.scale})",
+}
+RECORDS = "batch_records"  # what `record_parser` registers a batch as (alias `r` in SQL)
+# Raw text of rejected records when a line holds one record.
+LINE_RAW_SQL = f"""
+select line_no, 0 as ordinal, to_json(r)::varchar as raw
+from {RECORDS} as r semi join {{rows}} using (line_no)
+"""
 
 LINEAGE_SQL = ", ".join(f"${c.name} as {c.name}" for c in LINEAGE).replace(
     "$ingested_at as", "$ingested_at::timestamptz as"
@@ -156,6 +173,51 @@ def quarantine_rows(con, sql: str, table: Table, lineage: Lineage) -> pa.Table:
         from ({sql})
     """
     return con.sql(wrapped, params=lineage.params).to_arrow_table().cast(QUARANTINE.arrow_schema)
+
+
+def candidates_sql(table: Table, values: dict[str, str], *, problem: str, ordinal: str = "0"):
+    """The candidates query of a record parser for `table`: `values` maps source columns to
+    SQL over the batch (`r`); columns it leaves out are typed NULLs."""
+    unknown = set(values) - {c.name for c in table.source_columns}
+    if unknown:
+        raise ValueError(f"not source columns of {table.name}: {', '.join(sorted(unknown))}")
+    select = ",\n        ".join(
+        f"{values.get(c.name, f'cast(null as {SQL_TYPES[c.type]})')} as {sql_identifier(c.name)}"
+        for c in table.source_columns
+    )
+    return f"""
+    select {select},
+        r.line_no, {ordinal} as ordinal, {problem} as parse_problem
+    from {RECORDS} as r
+    """
+
+
+def record_parser(
+    table: Table,
+    candidates: Callable[[pa.Table], str],
+    raw_sql: str = LINE_RAW_SQL,
+    *,
+    dedupe: bool = True,
+):
+    """A Format parse function for batches whose records each make at most one row of
+    `table`: `candidates(batch)` is the candidates query over `RECORDS` (see the module
+    doc); `raw_sql` gives the raw text of rejected records (see `rejected`). With `dedupe`,
+    a row whose key is already stored is a duplicate (see `check`)."""
+
+    def parse(con, batch: pa.Table, lineage: Lineage, *, keep_content: bool, seen) -> ParsedBatch:
+        con.register(RECORDS, batch)
+        try:
+            con.execute(f"create or replace temp view batch_candidates as {candidates(batch)}")
+            checked = check(con, "batch_candidates", table, seen=seen if dedupe else None)
+            return ParsedBatch(
+                rows={table.name: accepted(con, checked, table, lineage)},
+                quarantine=rejected(con, checked, raw_sql, table, lineage),
+                records_read=batch.num_rows,
+            )
+        finally:
+            con.unregister(RECORDS)
+
+    return parse
 
 
 @dataclass(frozen=True)

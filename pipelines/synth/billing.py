@@ -18,10 +18,10 @@ from genai_prices import Usage, calc_price
 
 from pipelines.db import connect
 from pipelines.pricing import PROVIDER_ALIASES
+from pipelines.schemas import TOKEN_TYPES
 from pipelines.synth.simulate import Calendar, Simulation
 
 PAGE_DAYS = 7
-TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
 ANTHROPIC_TOKEN_TYPES = {
     "input": "uncached_input_tokens",
     "cache_read": "cache_read_input_tokens",
