@@ -11,8 +11,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipelines import warehouse
+from pipelines import analyst, warehouse
 from pipelines.ingest import FORMATS, FileResult, IngestError, ingest_paths, raw_files
+from pipelines.policy import PolicyError
 from pipelines.pricing import PricesError
 from pipelines.registry import RegistryError
 from pipelines.report.render import ReportError, latest_full_month, render_month
@@ -86,16 +87,27 @@ def _print_ingest_summary(results: list[FileResult]) -> None:
         console.print("  quarantined rows (with reasons) are in DATA/lake/quarantine/")
 
 
-def run_build(settings: Settings) -> None:
-    started = time.perf_counter()
+def run_build(settings: Settings, *, full: bool = False) -> None:
     models = warehouse.load_models()
     with _progress() as progress:
         task = progress.add_task("build", total=len(models))
-        warehouse.build(
+        result = warehouse.build(
             settings,
+            full=full,
             on_model=lambda m: progress.update(task, advance=1, description=f"build {m.name}"),
         )
-    console.print(f"built {settings.warehouse_path} in {time.perf_counter() - started:.1f}s")
+    if result.mode == "current":
+        console.print(f"{settings.warehouse_path} is up to date ({result.reason})")
+        return
+    scope = (
+        "every day"
+        if result.mode == "full"
+        else f"{len(result.touched_days)} day(s), {result.n_touched_traces:,} traces"
+    )
+    console.print(
+        f"built {settings.warehouse_path}: {result.mode} ({result.reason}; {scope}) "
+        f"in {result.seconds:.1f}s"
+    )
 
 
 def run_report(settings: Settings, month: str | None) -> Path:
@@ -142,14 +154,53 @@ def ingest(
 
 
 @app.command()
-def build(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir):
+def build(
+    full: bool = typer.Option(False, "--full", help="Rebuild everything, not just what changed."),
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
+):
     """Compute costs and marts from the lake into DATA/warehouse.duckdb (swapped atomically).
 
+    Incremental: only the cases, days, weeks and months new lake files touch are
+    recomputed; a change to config/, sql/ or a replaced raw file rebuilds everything.
+
     Example:  fleetledger build --data-dir /srv/fleet/data
+
+    Example:  fleetledger build --full
     """
     try:
-        run_build(_settings(data_dir, config_dir, reports_dir))
-    except (RegistryError, PricesError, warehouse.ModelError) as error:
+        run_build(_settings(data_dir, config_dir, reports_dir), full=full)
+    except (RegistryError, PricesError, PolicyError, warehouse.ModelError) as error:
+        _fail(error)
+
+
+@app.command()
+def sql(
+    query: str = typer.Argument(None, help="A SELECT to run (none: an interactive prompt)."),
+    output_format: str = typer.Option(
+        "table", "--format", help="table, csv, json (JSON lines) or parquet (needs --output)."
+    ),
+    output: Path = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
+) -> None:
+    """Query the warehouse read-only (a build running meanwhile does not disturb it).
+
+    Example:  fleetledger sql "select agent_name, cost_per_resolved_case_usd from agent_monthly"
+
+    Example:  fleetledger sql --format csv -o weekly.csv "select * from agent_weekly"
+
+    Example:  fleetledger sql      (then type queries ending with ;  — .tables lists tables)
+    """
+    settings = _settings(data_dir, config_dir, reports_dir)
+    try:
+        if query is None:
+            analyst.interactive(settings.warehouse_path, console)
+        else:
+            analyst.run(settings.warehouse_path, query, output_format, output, console)
+    except analyst.QueryError as error:
         _fail(error)
 
 
@@ -242,7 +293,14 @@ def demo(
 def main() -> None:
     try:
         app()
-    except (RegistryError, PricesError, warehouse.ModelError, ReportError, IngestError) as error:
+    except (
+        RegistryError,
+        PricesError,
+        PolicyError,
+        warehouse.ModelError,
+        ReportError,
+        IngestError,
+    ) as error:
         console.print(f"error: {error}", style="bold red")
         sys.exit(2)
 

@@ -34,3 +34,12 @@ def sql_identifier(name: str) -> str:
 def sql_list(values) -> str:
     """A SQL list literal of strings (views cannot take prepared parameters)."""
     return "[" + ", ".join(sql_string(v) for v in values) + "]"
+
+
+def create_tables(con, tables: dict, *, catalog: str | None = None) -> None:
+    """Each Arrow table as a DuckDB table of that name (replacing any)."""
+    prefix = f"{sql_identifier(catalog)}.main." if catalog else ""
+    for name, table in tables.items():
+        con.register(f"arrow_{name}", table)
+        con.execute(f"create or replace table {prefix}{name} as select * from arrow_{name}")
+        con.unregister(f"arrow_{name}")

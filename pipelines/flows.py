@@ -54,11 +54,18 @@ def ingest_new_files(settings: Settings) -> list[FileResult]:
 
 
 @task(cache_policy=NO_CACHE)
-def build_warehouse(settings: Settings) -> list[str]:
-    """Rebuild the warehouse from the lake."""
-    models = warehouse.build(settings)
-    get_run_logger().info("built %s (%d models)", settings.warehouse_path, len(models))
-    return models
+def build_warehouse(settings: Settings) -> str:
+    """Bring the warehouse up to date: only what new lake files touch, unless more changed."""
+    result = warehouse.build(settings)
+    get_run_logger().info(
+        "warehouse %s: %s build (%s), %d day(s) rewritten, %.1fs",
+        settings.warehouse_path,
+        result.mode,
+        result.reason,
+        len(result.touched_days),
+        result.seconds,
+    )
+    return result.mode
 
 
 @task(cache_policy=NO_CACHE)

@@ -28,6 +28,8 @@ from genai_prices.types import (
     calc_unit_price,
 )
 
+from pipelines.schemas import documented_schema
+
 PRICE_COLUMNS = {  # genai-prices price key → our column
     "input_mtok": "input_usd_per_mtok",
     "output_mtok": "output_usd_per_mtok",
@@ -47,24 +49,28 @@ PROVIDER_ALIASES = {
     "x_ai": "x-ai",
     "xai": "x-ai",
 }
-MODEL_PRICES_SCHEMA = pa.schema(
-    [
-        ("price_provider_id", pa.string()),
-        ("price_model_id", pa.string()),
-        ("valid_from", pa.timestamp("us", tz="UTC")),
-        ("valid_to", pa.timestamp("us", tz="UTC")),
-        ("tier_input_tokens_over", pa.int64()),
-        ("tier_input_tokens_upto", pa.int64()),
-        *[(column, pa.float64()) for column in PRICE_COLUMNS.values()],
-    ]
+PRICES = tuple(PRICE_COLUMNS.values())
+PRICE_DOCS = {
+    column: f"List price of {token_type.replace('_', ' ')} tokens, USD per million."
+    for token_type, column in PRICE_COLUMNS.items()
+}
+MODEL_PRICES_SCHEMA = documented_schema(
+    "List prices from the bundled genai-prices snapshot: one row per model, price window "
+    "and input-token tier.",
+    ("price_provider_id", pa.string(), "genai-prices provider id."),
+    ("price_model_id", pa.string(), "genai-prices model id."),
+    ("valid_from", pa.timestamp("us", tz="UTC"), "Price valid from (NULL: always)."),
+    ("valid_to", pa.timestamp("us", tz="UTC"), "Price valid until, exclusive (NULL: still)."),
+    ("tier_input_tokens_over", pa.int64(), "Tier applies to calls with more input tokens."),
+    ("tier_input_tokens_upto", pa.int64(), "…and at most this many (NULL: no limit)."),
+    *[(column, pa.float64(), PRICE_DOCS[column]) for column in PRICE_COLUMNS.values()],
 )
-RESOLUTION_SCHEMA = pa.schema(
-    [
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("price_provider_id", pa.string()),
-        ("price_model_id", pa.string()),
-    ]
+RESOLUTION_SCHEMA = documented_schema(
+    "Traced (provider, model) names resolved to genai-prices ids; NULL ids = unpriced.",
+    ("provider", pa.string(), "Traced gen_ai.provider.name."),
+    ("model", pa.string(), "Traced model (response model, else request model)."),
+    ("price_provider_id", pa.string(), "genai-prices provider id (NULL: no match)."),
+    ("price_model_id", pa.string(), "genai-prices model id (NULL: no match)."),
 )
 
 
@@ -174,18 +180,20 @@ def resolution_table(pairs: Iterable[tuple[str | None, str]]) -> pa.Table:
 
 PRICES_FILE = "prices.yaml"
 OVERRIDE_MATCH_FIELDS = ("provider", "model", "service_tier", "valid_from", "valid_to")
-PRICE_OVERRIDES_SCHEMA = pa.schema(
-    [
-        ("entry", pa.string()),
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("service_tier", pa.string()),
-        ("valid_from", pa.date32()),
-        ("valid_to", pa.date32()),
-        *[(column, pa.float64()) for column in PRICE_COLUMNS.values()],
-        ("multiplier", pa.float64()),
-        ("precedence", pa.int64()),  # higher wins: specificity, then position in the file
-    ]
+PRICE_OVERRIDES_SCHEMA = documented_schema(
+    "Price overrides from config/prices.yaml: negotiated rates and tier discounts.",
+    ("entry", pa.string(), "Position in prices.yaml, e.g. overrides[2]."),
+    ("provider", pa.string(), "Traced or genai-prices provider the entry matches."),
+    ("model", pa.string(), "Model it matches (NULL: every model)."),
+    ("service_tier", pa.string(), "Service tier it matches (NULL: any)."),
+    ("valid_from", pa.date32(), "First UTC day it applies (NULL: always)."),
+    ("valid_to", pa.date32(), "Day it stops applying, exclusive (NULL: never)."),
+    *[
+        (column, pa.float64(), f"Replaces the l{PRICE_DOCS[column][1:]}")
+        for column in PRICE_COLUMNS.values()
+    ],
+    ("multiplier", pa.float64(), "Scales the call's whole cost."),
+    ("precedence", pa.int64(), "Higher wins: specificity, then position in the file."),
 )
 
 

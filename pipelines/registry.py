@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
+from pipelines.policy import PolicyError, check_target
 from pipelines.schemas import AGENTS
 
 REGISTRY_FILE = "agents.yaml"
@@ -38,6 +39,14 @@ def load_agents(config_dir: Path) -> list[dict]:
             value = agent.get(field)
             if value is not None and not isinstance(value, int | float):
                 raise RegistryError(f"{where} ({agent['name']}): `{field}` must be a number")
+        targets = agent.get("slo_targets") or {}
+        if not isinstance(targets, dict):
+            raise RegistryError(f"{where} ({agent['name']}): `slo_targets` must be a mapping")
+        for name, value in targets.items():
+            try:
+                check_target(f"{where} ({agent['name']}): slo_targets", name, value)
+            except PolicyError as error:
+                raise RegistryError(str(error)) from None
     return agents
 
 
@@ -51,6 +60,9 @@ def agents_table(agents: list[dict]) -> pa.Table:
         row["quality_metric"] = agent.get("quality_metric", "quality")
         row["billing_keys"] = [
             (kind, str(billing[kind])) for kind in BILLING_KEY_KINDS if kind in billing
+        ]
+        row["slo_targets"] = [
+            (name, float(value)) for name, value in (agent.get("slo_targets") or {}).items()
         ]
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=AGENTS.arrow_schema)

@@ -73,6 +73,21 @@ class Table:
         return self.arrow_schema.empty_table()
 
 
+def documented_schema(doc: str, *fields: tuple[str, pa.DataType, str]) -> pa.Schema:
+    """An Arrow schema that carries its table's doc and each column's doc as metadata: for
+    the seed tables built from config and libraries rather than declared as a Table."""
+    return pa.schema(
+        [pa.field(name, kind, metadata={"doc": doc}) for name, kind, doc in fields],
+        metadata={"doc": doc},
+    )
+
+
+def schema_docs(schema: pa.Schema) -> tuple[str, dict[str, str]]:
+    """(table doc, column → doc) from a documented_schema."""
+    doc = (schema.metadata or {}).get(b"doc", b"").decode()
+    return doc, {f.name: (f.metadata or {}).get(b"doc", b"").decode() for f in schema}
+
+
 def token_count(name: str, doc: str) -> Column:
     """A count of tokens a span reports: never negative."""
     return Column(name, pa.int64(), doc, min_value=0)
@@ -345,6 +360,12 @@ AGENTS = Table(
         Column("quality_target", pa.float64(), "Minimum acceptable mean quality."),
         Column("monthly_budget_usd", pa.float64(), "Monthly spend budget."),
         Column("billing_keys", STRING_MAP, "Billing keys attributing spend to it, kind → id."),
+        Column("data_lineage", pa.string(), "What data it reads and where its outputs go."),
+        Column(
+            "slo_targets",
+            pa.map_(pa.string(), pa.float64()),
+            "Its own SLO targets, overriding config/policy.yaml, SLO name → target.",
+        ),
     ),
 )
 

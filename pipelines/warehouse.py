@@ -1,159 +1,100 @@
-"""Build `data/warehouse.duckdb`: lake views, seeds, the `sql/` models, then an atomic swap.
+"""Build `data/warehouse.duckdb` from the lake: lake views, seeds, the `sql/` models.
+
+A build has three phases (materializations: see `pipelines.models`):
+1. slice: the staging, slice and fact models run in an in-memory catalog over the
+   traces the build touches — every trace on a full build; on an incremental build the
+   traces of the new lake files and every trace of the cases they belong to
+   (`pipelines.increments`).
+2. facts: each fact's touched day partitions are rewritten as Parquet under
+   DATA/marts/<fact>/day=…/ (old rows of the touched cases out, new ones in); the other
+   days keep their files.
+3. warehouse: views over the lake and the facts, then rollups (recomputed only for the
+   touched days / weeks / months, the rest copied from the previous warehouse) and
+   tables (rebuilt whole), all documented with COMMENT ON.
 
 The new warehouse is written to a temporary file and renamed over the old one, so an
-analyst's open read-only connection keeps reading the old file and a new connection
-sees the new one; nobody is blocked.
+analyst's open read-only connection keeps reading the old file (and the fact files it
+names, which are kept until the build after next) while a new connection sees the new.
 """
 
 from __future__ import annotations
 
 import os
-import re
+import shutil
+import time
 import uuid
-from dataclasses import dataclass
-from graphlib import TopologicalSorter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from pipelines import pricing, registry
-from pipelines.db import connect, sql_list, sql_string
+from pipelines import increments, policy, pricing, registry
+from pipelines.db import connect, create_tables, sql_identifier, sql_list, sql_string
 from pipelines.ingest import lake
-from pipelines.schemas import DATA_QUALITY, LAKE_TABLES, QUARANTINE
+from pipelines.models import PERIODS, Model, ModelError, ancestors, load_models
+from pipelines.schemas import AGENTS, DATA_QUALITY, LAKE_TABLES, QUARANTINE, Table, schema_docs
 from pipelines.settings import Settings
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-LAYERS = ("staging", "intermediate", "marts")
-HEADER_COLUMN = re.compile(r"^--\s+(\w+):\s+(.+)$")
+__all__ = ["BuildResult", "ModelError", "build", "load_models"]
+
+FACT_DAYS_PER_WRITE = 8  # day partitions per COPY: bounds the memory of one write
+STATE_TABLES = ("build_log", "build_commits", "build_files")
 
 
-@dataclass(frozen=True)
-class Model:
-    name: str
-    layer: str
-    sql: str
-
-    @property
-    def materialization(self) -> str:
-        return "view" if self.layer == "staging" else "table"
-
-    @property
-    def doc(self) -> str:
-        first = self.sql.splitlines()[0] if self.sql else ""
-        return first.removeprefix("--").strip()
-
-    @property
-    def column_docs(self) -> dict[str, str]:
-        """`--   column: meaning` lines after a `-- columns:` line of the header."""
-        docs: dict[str, str] = {}
-        in_columns = False
-        for line in self.sql.splitlines():
-            if not line.startswith("--"):
-                break
-            if line.strip() == "-- columns:":
-                in_columns = True
-            elif in_columns and (match := HEADER_COLUMN.match(line)):
-                docs[match[1]] = match[2].strip()
-        return docs
+@dataclass
+class BuildResult:
+    mode: str  # full, incremental, or current (nothing new: nothing built)
+    reason: str
+    models: list[str] = field(default_factory=list)
+    touched_days: list[date] = field(default_factory=list)
+    n_touched_traces: int | None = None
+    seconds: float = 0.0
 
 
-def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
-    """Every `sql/<layer>/<name>.sql`, in dependency order."""
-    models = {
-        path.stem: Model(path.stem, layer, path.read_text())
-        for layer in LAYERS
-        for path in sorted((sql_dir / layer).glob("*.sql"))
-    }
-    graph = {
-        name: {other for other in models if other != name and re.search(rf"\b{other}\b", m.sql)}
-        for name, m in models.items()
-    }
-    return [models[name] for name in TopologicalSorter(graph).static_order()]
-
-
-def create_lake_views(con, lake_dir: Path) -> None:
-    """`lake_<table>` views over the committed lake files (empty tables where none).
-
-    The file lists come from the ingest log (the lake's manifest), so a half-finished
-    ingest is never read.
-    """
-    log = lake.read_log(lake_dir)
-    for table in (*LAKE_TABLES, QUARANTINE, DATA_QUALITY):
-        files = lake.live_files(lake_dir, table, log=log)
-        partitioned = table in LAKE_TABLES
-        name = f"lake_{table.name}"
-        kind = "view" if files else "table"
-        if not files:
-            empty = table.empty()
-            if partitioned:
-                empty = empty.append_column("day", pa.array([], pa.date32()))
-            con.register("empty_lake_table", empty)
-            con.execute(f"create or replace table {name} as select * from empty_lake_table")
-            con.unregister("empty_lake_table")
-        else:
-            hive = ", hive_partitioning = true, hive_types = {'day': date}" if partitioned else ""
-            con.execute(
-                f"create or replace view {name} as select * from read_parquet("
-                f"{sql_list(files)}, union_by_name = true{hive})"
-            )
-        con.execute(f"comment on {kind} {name} is {sql_string(table.doc)}")
-
-
-def create_seeds(con, settings: Settings) -> None:
-    """Tables that come from config and libraries, not from the lake."""
-    seeds = {
-        "agents": registry.agents_table(registry.load_agents(settings.config_dir)),
-        "model_prices": pricing.price_table(),
-        "price_overrides": pricing.price_overrides(settings.config_dir),
-    }
-    pairs = con.sql(
-        "select distinct provider, coalesce(response_model, request_model) as model "
-        "from lake_spans where coalesce(response_model, request_model) is not null"
-    ).fetchall()
-    seeds["model_resolution"] = pricing.resolution_table(pairs)
-    create_tables(con, seeds)
-
-
-def create_tables(con, tables: dict[str, pa.Table]) -> None:
-    """Each Arrow table as a DuckDB table of that name (replacing any)."""
-    for name, table in tables.items():
-        con.register(f"seed_{name}", table)
-        con.execute(f"create or replace table {name} as select * from seed_{name}")
-        con.unregister(f"seed_{name}")
-
-
-class ModelError(RuntimeError):
-    """A SQL model failed to build; the message names its file."""
-
-
-def run_model(con, model: Model) -> None:
-    try:
-        con.execute(f"create or replace {model.materialization} {model.name} as\n{model.sql}")
-    except duckdb.Error as error:
-        path = SQL_DIR / model.layer / f"{model.name}.sql"
-        raise ModelError(f"{path}: {error}") from error
-    kind = model.materialization
-    con.execute(f"comment on {kind} {model.name} is {sql_string(model.doc)}")
-    if kind == "table":
-        for column, doc in model.column_docs.items():
-            con.execute(f"comment on column {model.name}.{column} is {sql_string(doc)}")
-
-
-def build(settings: Settings, *, on_model=None) -> list[str]:
-    """Rebuild the warehouse from the lake; returns the models built, in order."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    building = settings.warehouse_path.with_name(f".warehouse-{uuid.uuid4().hex[:8]}.duckdb")
+def build(
+    settings: Settings, *, full: bool = False, on_model: Callable[[Model], None] | None = None
+) -> BuildResult:
+    """Bring the warehouse up to date with the lake; incremental unless `full` or needed."""
+    started = time.perf_counter()
     models = load_models()
+    log = lake.read_log(settings.lake_dir)
+    previous = increments.read_state(settings.warehouse_path)
+    plan = increments.plan(previous, lake.live_commits(log), increments.fingerprint(settings), full)
+    if plan.mode == "current":
+        return BuildResult("current", plan.reason)
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    building = settings.warehouse_path.with_name(f".warehouse-{build_id}.duckdb")
     con = connect(building, memory_limit=settings.duckdb_memory_limit)
     try:
-        create_lake_views(con, settings.lake_dir)
-        create_seeds(con, settings)
+        catalog = con.execute("select current_database()").fetchall()[0][0]
+        create_lake_views(con, settings.lake_dir, log)
+        if plan.mode == "incremental":
+            con.execute(f"attach {sql_string(settings.warehouse_path)} as previous (read_only)")
+        touched = _run_slice(con, catalog, models, plan, settings, log, on_model)
+        files = _write_facts(con, catalog, models, plan, previous, touched, settings, build_id)
+        con.execute(f"use {sql_identifier(catalog)}")
+        con.execute("set search_path = 'main'")
+        con.execute("detach slice")
         for model in models:
-            run_model(con, model)
-            if on_model:
-                on_model(model)
-        export_marts(con, models, settings.marts_dir)
+            if model.materialization != "slice":
+                _run_warehouse_model(con, model, plan, touched.days, files)
+                if on_model:
+                    on_model(model)
+        _export_marts(con, models, settings.marts_dir)
+        seconds = time.perf_counter() - started
+        result = BuildResult(
+            plan.mode, plan.reason, [m.name for m in models], touched.days, touched.n_traces
+        )
+        increments.write_state(con, plan, files, previous, result, seconds)
+        _document_state_tables(con)
+        if plan.mode == "incremental":
+            con.execute("detach previous")
         con.execute("checkpoint")
     except Exception:
         con.close()
@@ -161,13 +102,300 @@ def build(settings: Settings, *, on_model=None) -> list[str]:
         raise
     con.close()
     os.replace(building, settings.warehouse_path)
-    return [m.name for m in models]
+    _collect_fact_garbage(settings.marts_dir, models, files, previous)
+    result.seconds = time.perf_counter() - started
+    return result
 
 
-def export_marts(con, models: list[Model], marts_dir: Path) -> None:
-    """Each mart also as Parquet, for tools that do not speak DuckDB."""
+# --- phase 1: the slice --------------------------------------------------------------
+
+
+def _run_slice(con, catalog, models, plan, settings, log, on_model) -> increments.Touched:
+    con.execute("attach ':memory:' as slice")
+    con.execute("use slice")
+    con.execute(f"set search_path = 'slice.main,{sql_identifier(catalog)}.main'")
+    touched = increments.select_slice(con, plan, catalog, settings.lake_dir, log)
+    create_seeds(con, catalog, settings, incremental=plan.mode == "incremental")
+    sliced = {m.name for m in models if m.materialization in ("slice", "fact")}
+    needed = ancestors(sliced, models)
+    for model in models:
+        if model.name in needed:
+            kind = "view" if model.materialization == "view" else "table"
+            _create(con, model, kind)
+            if on_model and model.materialization == "slice":
+                on_model(model)
+    if plan.mode == "full":  # every day the facts have
+        facts = [m.name for m in models if m.materialization == "fact"]
+        union = " union ".join(f"select distinct day from slice.main.{f}" for f in facts)
+        touched.days = sorted(day for (day,) in con.execute(union).fetchall())
+    return touched
+
+
+def create_lake_views(con, lake_dir: Path, log: pa.Table | None = None) -> None:
+    """`lake_<table>` views over the committed lake files (empty tables where none).
+
+    The file lists come from the ingest log (the lake's manifest), so a half-finished
+    ingest is never read.
+    """
+    log = lake.read_log(lake_dir) if log is None else log
+    for table in (*LAKE_TABLES, QUARANTINE, DATA_QUALITY):
+        files = lake.live_files(lake_dir, table, log=log)
+        partitioned = table in LAKE_TABLES
+        empty = table.empty()
+        if partitioned:
+            empty = empty.append_column("day", pa.array([], pa.date32()))
+        _create_parquet_view(con, f"lake_{table.name}", files, empty, partitioned)
+        _comment_relation(con, f"lake_{table.name}", table.doc, _table_docs(table))
+
+
+def _create_parquet_view(con, name: str, files, empty: pa.Table, partitioned: bool) -> None:
+    """A view over Parquet files, or an empty table of the same columns when none."""
+    if not files:
+        create_tables(con, {name: empty})
+        return
+    hive = ", hive_partitioning = true, hive_types = {'day': date}" if partitioned else ""
+    con.execute(
+        f"create or replace view {name} as select * from read_parquet("
+        f"{sql_list(files)}, union_by_name = true{hive})"
+    )
+
+
+def _table_docs(table: Table) -> dict[str, str]:
+    docs = {c.name: c.doc for c in table.columns}
+    docs.setdefault("day", "Lake partition: the UTC date of the row's "
+                    f"{table.day_from or 'ingest'}.")  # fmt: skip
+    return docs
+
+
+def create_seeds(con, catalog: str, settings: Settings, *, incremental: bool) -> None:
+    """Tables that come from config and libraries, not from the lake."""
+    agents = registry.agents_table(registry.load_agents(settings.config_dir))
+    seeds = {
+        "agents": agents,
+        "model_prices": pricing.price_table(),
+        "price_overrides": pricing.price_overrides(settings.config_dir),
+        "slo_policy": policy.slo_policy_table(settings.config_dir),
+    }
+    pairs = set(
+        con.sql(
+            "select distinct provider, coalesce(response_model, request_model) as model "
+            "from lake_spans where coalesce(response_model, request_model) is not null"
+        ).fetchall()
+    )
+    if incremental:  # the previous build resolved the models of the untouched traces
+        pairs |= set(con.sql("select provider, model from previous.model_resolution").fetchall())
+    seeds["model_resolution"] = pricing.resolution_table(sorted(pairs, key=str))
+    create_tables(con, seeds, catalog=catalog)
+    for name, table in seeds.items():
+        doc, docs = (
+            (AGENTS.doc, _table_docs(AGENTS)) if name == "agents" else schema_docs(table.schema)
+        )
+        _comment_relation(con, name, doc, docs, "table", catalog=catalog)
+
+
+# --- phase 2: the facts --------------------------------------------------------------
+
+
+def _write_facts(con, catalog, models, plan, previous, touched, settings, build_id):
+    """Rewrite each fact's touched day partitions; returns fact → {day: [files]}."""
+    files: dict[str, dict[date, list[str]]] = {}
+    for model in (m for m in models if m.materialization == "fact"):
+        kept = previous.files(model.name) if plan.mode == "incremental" else {}
+        kept = {day: paths for day, paths in kept.items() if day not in set(touched.days)}
+        new = _write_fact_days(
+            con, model.name, touched.days, previous, plan, settings.marts_dir, build_id
+        )
+        files[model.name] = kept | new
+        if not files[model.name]:  # no data yet: an empty table with the fact's columns
+            con.execute(
+                f"create or replace table {sql_identifier(catalog)}.main.{model.name} as "
+                f"select * from slice.main.{model.name} limit 0"
+            )
+    return files
+
+
+def _write_fact_days(con, name, days, previous, plan, marts_dir: Path, build_id: str):
+    written: dict[date, list[str]] = {}
+    staging = marts_dir / name / f".build-{build_id}"
+    staging.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(days), FACT_DAYS_PER_WRITE):
+        batch = days[start : start + FACT_DAYS_PER_WRITE]
+        day_list = "[" + ", ".join(f"date '{d.isoformat()}'" for d in batch) + "]"
+        sources = [f"select * from slice.main.{name} where list_contains({day_list}, day)"]
+        old = [p for d in batch for p in (previous.files(name).get(d, []) if previous else [])]
+        if old and plan.mode == "incremental":
+            sources.append(
+                f"select * from read_parquet({sql_list(old)}, hive_partitioning = true, "
+                "hive_types = {'day': date}) where conversation_id not in "
+                "(select conversation_id from slice.main.touched_conversations)"
+            )
+        con.execute(
+            f"copy ({' union all by name '.join(sources)}) to {sql_string(staging)} "
+            f"(format parquet, partition_by (day), filename_pattern '{build_id}-{{i}}', "
+            "overwrite_or_ignore true)"
+        )
+    for path in sorted(staging.glob("day=*/*.parquet")):
+        day = date.fromisoformat(path.parent.name.removeprefix("day="))
+        target = marts_dir / name / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        written.setdefault(day, []).append(str(target))
+    shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def _collect_fact_garbage(marts_dir: Path, models, files, previous) -> None:
+    """Delete fact files neither this build nor the previous one names (an analyst may
+    still be reading the previous warehouse)."""
+    for model in (m for m in models if m.materialization == "fact"):
+        keep = {p for paths in files.get(model.name, {}).values() for p in paths}
+        if previous is not None:
+            keep |= {p for paths in previous.files(model.name).values() for p in paths}
+        for path in (marts_dir / model.name).glob("day=*/*.parquet"):
+            if str(path) not in keep:
+                path.unlink()
+        for folder in (marts_dir / model.name).glob("day=*"):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+# --- phase 3: the warehouse ----------------------------------------------------------
+
+
+def _run_warehouse_model(con, model: Model, plan, touched_days, files) -> None:
+    kind = model.materialization
+    if kind == "fact":
+        paths = sorted(p for day_paths in files[model.name].values() for p in day_paths)
+        if paths:
+            _create_parquet_view(con, model.name, paths, pa.table({}), partitioned=True)
+    elif kind == "rollup" and plan.mode == "incremental":
+        _run_rollup_increment(con, model, touched_days, files)
+    else:
+        _create(con, model, "view" if kind == "view" else kind)
+        return
+    _document(con, model, "view" if kind == "fact" and files[model.name] else "table")
+
+
+def _run_rollup_increment(con, model: Model, touched_days, files) -> None:
+    """Recompute a rollup for the touched periods only, from the facts of those periods;
+    the other periods' rows are copied from the previous warehouse."""
+    period = PERIODS[model.partition]
+    periods = sorted({_period_start(d, period) for d in touched_days})
+    scope_days = {d for p in periods for d in _period_days(p, period)}
+    catalog = con.execute("select current_database()").fetchall()[0][0]
+    con.execute("attach ':memory:' as scope")
+    try:
+        for fact, by_day in files.items():
+            paths = sorted(
+                p for d, day_paths in by_day.items() if d in scope_days for p in day_paths
+            )
+            if paths:
+                _create_parquet_view(con, f"scope.main.{fact}", paths, pa.table({}), True)
+            else:
+                con.execute(f"create table scope.main.{fact} as select * from {fact} limit 0")
+        con.execute(f"set search_path = 'scope.main,{sql_identifier(catalog)}.main'")
+        in_periods = "[" + ", ".join(f"date '{p.isoformat()}'" for p in periods) + "]"
+        column = sql_identifier(model.partition)
+        sql = (
+            f"select * from previous.main.{model.name} "
+            f"where not list_contains({in_periods}, {column}) union all by name "
+            f"select * from ({model.sql}) where list_contains({in_periods}, {column})"
+        )
+        _execute(
+            con,
+            model,
+            f"create or replace table {sql_identifier(catalog)}.main.{model.name} as\n{sql}",
+        )
+    finally:
+        con.execute(f"use {sql_identifier(catalog)}")
+        con.execute("set search_path = 'main'")
+        con.execute("detach scope")
+
+
+def _period_start(day: date, period: str) -> date:
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _period_days(start: date, period: str) -> list[date]:
+    if period == "week":
+        return [start + timedelta(days=i) for i in range(7)]
+    if period == "month":
+        following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return [start + timedelta(days=i) for i in range((following - start).days)]
+    return [start]
+
+
+def _create(con, model: Model, kind: str) -> None:
+    """Create one model as a view, table or macro (a slice or fact is a table here)."""
+    if kind == "macro":
+        statement = f"create or replace macro {model.name}({model.parameters}) as table\n"
+        _execute(con, model, statement + model.sql)
+        return
+    kind = "view" if kind == "view" else "table"
+    _execute(con, model, f"create or replace {kind} {model.name} as\n{model.sql}")
+    _document(con, model, kind)
+
+
+def _execute(con, model: Model, statement: str) -> None:
+    try:
+        con.execute(statement)
+    except duckdb.Error as error:
+        raise ModelError(f"{model.path}: {error}") from error
+
+
+def _document(con, model: Model, kind: str) -> None:
+    docs = known_column_docs() | model.column_docs
+    _comment_relation(con, model.name, model.doc, docs, kind)
+
+
+@cache
+def known_column_docs() -> dict[str, str]:
+    """Every column doc written anywhere (canonical tables, then model headers): a column
+    no header of its own documents takes the doc its name has elsewhere, so each meaning
+    is written once."""
+    docs = {c.name: c.doc for table in LAKE_TABLES for c in table.columns}
+    for model in load_models():
+        docs.update(model.column_docs)
+    return docs
+
+
+def _comment_relation(con, name, doc, column_docs, kind=None, *, catalog=None) -> None:
+    """COMMENT ON the relation and each of its columns that has a doc."""
+    catalog = catalog or con.execute("select current_database()").fetchall()[0][0]
+    if kind is None:
+        kind = con.execute(
+            "select if(count(*) > 0, 'view', 'table') from duckdb_views() "
+            "where view_name = ? and database_name = ?",
+            [name, catalog],
+        ).fetchall()[0][0]
+    qualified = f"{sql_identifier(catalog)}.main.{name}"
+    con.execute(f"comment on {kind} {qualified} is {sql_string(doc)}")
+    columns = con.execute(
+        "select column_name from duckdb_columns() where table_name = ? and database_name = ?",
+        [name, catalog],
+    ).fetchall()
+    for (column,) in columns:
+        if column in column_docs:
+            con.execute(
+                f"comment on column {qualified}.{sql_identifier(column)} is "
+                f"{sql_string(column_docs[column])}"
+            )
+
+
+def _document_state_tables(con) -> None:
+    for name, doc, columns in increments.STATE_DOCS:
+        _comment_relation(con, name, doc, columns, "table")
+
+
+def _export_marts(con, models: list[Model], marts_dir: Path) -> None:
+    """Each rollup and table mart also as one Parquet file, for tools without DuckDB
+    (the facts already are Parquet)."""
     marts_dir.mkdir(parents=True, exist_ok=True)
     for model in models:
-        if model.layer == "marts":
+        if model.layer == "marts" and model.materialization in ("rollup", "table"):
             target = marts_dir / f"{model.name}.parquet"
             con.execute(f"copy {model.name} to {sql_string(target)} (format parquet)")

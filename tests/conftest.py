@@ -51,15 +51,21 @@ def otlp_fixture(settings: Settings):
 DEMO_END = date(2026, 10, 31)
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory) -> Settings:
-    """A 4-day demo fleet, generated, ingested and built once per session."""
-    root = tmp_path_factory.mktemp("demo")
+def generated_demo(root: Path, *, days: int, calls_per_day: int, seed: int, end: date):
+    """Settings under `root` holding a freshly generated demo fleet (not yet ingested)."""
     settings = Settings(
         data_dir=root / "data", config_dir=root / "config", reports_dir=root / "reports"
     ).resolved()
-    generate_demo(
-        settings.data_dir, settings.config_dir, days=4, calls_per_day=400, seed=11, end=DEMO_END
+    generate_demo(settings.data_dir, settings.config_dir, days=days,
+                  calls_per_day=calls_per_day, seed=seed, end=end)  # fmt: skip
+    return settings
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> Settings:
+    """A 4-day demo fleet, generated, ingested and built once per session."""
+    settings = generated_demo(
+        tmp_path_factory.mktemp("demo"), days=4, calls_per_day=400, seed=11, end=DEMO_END
     )
     ingest_paths([settings.raw_dir], settings)
     warehouse.build(settings)

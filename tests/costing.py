@@ -5,30 +5,28 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipelines import pricing, warehouse
+from pipelines import db, models, pricing
 from pipelines.db import connect
 
 CALL_COLUMNS = (
     "span_id", "agent_name", "provider", "model", "service_tier", "started_at",
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
 )  # fmt: skip
-COSTED = next(m for m in warehouse.load_models() if m.name == "int_llm_calls__costed")
+COSTED = next(m for m in models.load_models() if m.name == "int_llm_calls__costed")
 
 
 def costing_connection(overrides: pa.Table | None = None, *, memory_limit: str = "4GB"):
     """A DuckDB connection holding the price seeds; calls go in `int_spans__attributed`."""
     con = connect(memory_limit=memory_limit)
     overrides = overrides or pricing.PRICE_OVERRIDES_SCHEMA.empty_table()
-    warehouse.create_tables(
-        con, {"model_prices": pricing.price_table(), "price_overrides": overrides}
-    )
+    db.create_tables(con, {"model_prices": pricing.price_table(), "price_overrides": overrides})
     return con
 
 
 def resolve_models(con) -> None:
     """The `model_resolution` seed for the models the calls use."""
     pairs = con.sql("select distinct provider, model from int_spans__attributed").fetchall()
-    warehouse.create_tables(con, {"model_resolution": pricing.resolution_table(pairs)})
+    db.create_tables(con, {"model_resolution": pricing.resolution_table(pairs)})
 
 
 def cost_calls(con, calls_sql: str) -> None:

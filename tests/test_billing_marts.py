@@ -136,7 +136,7 @@ def test_the_demo_untraced_spend_and_unregistered_agent_are_found(demo):
         allocation = con.sql("select * from cost_allocation_monthly").pl()
         coverage = con.execute(
             "select sum(traced_tokens) / sum(billed_tokens) from billing_reconciliation_daily "
-            "join (select distinct sub_account_id, model from int_llm_calls__costed "
+            "join (select distinct sub_account_id, model from fct_llm_calls "
             "  join agents using (agent_name) "
             "  where agent_name = ? and billing_keys['openai_project'] = sub_account_id) "
             "using (sub_account_id, model)",

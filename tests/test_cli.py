@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import polars as pl
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from pipelines import analyst
 from pipelines.cli import app
 from pipelines.settings import Settings
 
@@ -13,7 +19,7 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 
 def test_the_expected_commands_exist():
-    assert COMMANDS == ["backfill", "build", "demo", "ingest", "nightly", "report"]
+    assert COMMANDS == ["backfill", "build", "demo", "ingest", "nightly", "report", "sql"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -56,3 +62,61 @@ def test_report_without_a_warehouse_says_what_to_do(tmp_path):
     result = runner.invoke(app, ["report", "--month", "2026-10", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "run `fleetledger build`" in result.output
+
+
+def _readme_queries() -> list[str]:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("<!-- analyst-queries -->")[1].split("<!-- /analyst-queries -->")[0]
+    return [block.split("```")[0] for block in section.split("```sql")[1:]]
+
+
+def test_readme_has_five_analyst_queries():
+    assert len(_readme_queries()) == 5
+
+
+@pytest.mark.parametrize("number", range(5))
+def test_readme_analyst_queries_run_on_the_demo(demo, number):
+    query = _readme_queries()[number]
+    result = CliRunner().invoke(
+        app, ["sql", query, "--format", "json", "--data-dir", str(demo.data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows, query  # every question has an answer on the demo
+
+
+def test_sql_writes_csv_and_parquet(demo, tmp_path):
+    query = "select agent_name, n_cases from agent_daily order by 1, 2 limit 3"
+    csv = CliRunner().invoke(
+        app, ["sql", query, "--format", "csv", "--data-dir", str(demo.data_dir)]
+    )
+    assert csv.exit_code == 0 and csv.stdout.splitlines()[0] == "agent_name,n_cases"
+    target = tmp_path / "out.parquet"
+    args = [
+        "sql",
+        query,
+        "--format",
+        "parquet",
+        "-o",
+        str(target),
+        "--data-dir",
+        str(demo.data_dir),
+    ]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert pl.read_parquet(target).height == 3
+
+
+def test_sql_errors_are_clear_and_the_warehouse_is_read_only(demo):
+    bad = CliRunner().invoke(
+        app, ["sql", "select nope from agent_daily", "--data-dir", str(demo.data_dir)]
+    )
+    assert bad.exit_code == 2 and "nope" in bad.output
+    write = CliRunner().invoke(app, ["sql", "drop table agents", "--data-dir", str(demo.data_dir)])
+    assert write.exit_code == 2 and "read-only" in write.output
+
+
+def test_sql_prompt_runs_statements_until_quit(demo):
+    lines = iter(["select count(*) as n", "from agents;", ".quit"])
+    console = Console(record=True, width=120)
+    analyst.interactive(demo.warehouse_path, console, read=lambda prompt: next(lines))
+    assert "20" in console.export_text()  # the demo registers 20 agents

@@ -114,7 +114,7 @@ def costed(settings):
     warehouse.build(settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         rows = con.execute(
-            "select span_id, is_priced, cost_usd from int_llm_calls__costed"
+            "select span_id, cost_source <> 'unpriced', cost_usd from fct_llm_calls"
         ).fetchall()
     return {span_id: (is_priced, cost) for span_id, is_priced, cost in rows}
 

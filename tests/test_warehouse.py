@@ -42,7 +42,7 @@ def built(settings):
 def test_llm_calls_inherit_agent_and_case_from_their_trace(built):
     with duckdb.connect(str(built.warehouse_path), read_only=True) as con:
         rows = con.execute(
-            "select agent_name, conversation_id from int_llm_calls__costed order by 2"
+            "select agent_name, conversation_id from fct_llm_calls order by 2"
         ).fetchall()
     assert rows == [("weather-agent", "conv-aaaaaaaaaaaaaaa1"),
                     ("weather-agent", "conv-bbbbbbbbbbbbbbb1")]  # fmt: skip
@@ -61,8 +61,11 @@ def test_agent_daily_hand_checked(built):
     assert day["cost_per_case_usd"] == pytest.approx(0.255, abs=1e-12)
     assert day["cost_per_resolved_case_usd"] == pytest.approx(0.51, abs=1e-12)
     assert day["n_unpriced_calls"] == 0
-    # exact p95 of {990, 2990} ms call durations: 990 + 0.95 × 2000
-    assert day["p95_llm_latency_ms"] == pytest.approx(2890.0)
+    # exact p95 of the {1000, 3000} ms case durations: 1000 + 0.95 × 2000
+    assert day["p95_case_latency_ms"] == pytest.approx(2900.0)
+    with duckdb.connect(str(built.warehouse_path), read_only=True) as con:
+        (p95_calls,) = con.execute("select p95_llm_latency_ms from llm_calls_daily").fetchall()
+    assert p95_calls == (pytest.approx(2890.0),)  # of the {990, 2990} ms calls
 
 
 def test_marts_and_lake_views_are_documented(built):

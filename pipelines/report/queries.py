@@ -13,7 +13,7 @@ with days as (
 ),
 latency as (
     select agent_name, quantile_cont(duration_ms, 0.95) as p95_llm_latency_ms
-    from int_llm_calls__costed
+    from fct_llm_calls
     where started_at >= $month_start and started_at < $month_end
     group by agent_name
 ),

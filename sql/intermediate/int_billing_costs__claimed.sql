@@ -6,6 +6,10 @@
 --   a line without one      → the agents whose focus_tag `key=value` is among the line's
 --                             tags; if none, the agents declaring its project/workspace.
 -- A line nobody claims is unattributed spend, with the reason; it is never spread.
+-- columns:
+--   claim_basis: api_key, tag or project: which key the claim was made on (NULL: nobody)
+--   claimants: the agents that claim the line
+--   unattributed_reason: why nobody claims the line (NULL when claimed)
 with lines as (
     select * from stg_billing_costs
 ),

@@ -5,6 +5,7 @@
 -- config/prices.yaml overrides replace list prices per token type and/or scale the cost
 -- (`price_overrides`; the most specific entry wins, chosen once per distinct call key
 -- and day, not per call).
+-- materialized: slice
 with calls as (
     select * from int_spans__attributed where is_llm_call
 ),

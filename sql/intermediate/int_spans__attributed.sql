@@ -5,6 +5,11 @@
 -- The same LLM call emitted by two instrumentations (same gen_ai.response.id in the same
 -- trace) counts once: the span with the most token detail is the call, the other is
 -- kept but marked `is_duplicate_call`.
+-- A span is audit-complete when an audit can place it: agent, timing, status, a case
+-- (a conversation id on the span or its trace) and an intact parent chain (it is a root,
+-- or its parent is stored); an LLM call also needs its model and, unless it failed, its
+-- input and output tokens.
+-- materialized: slice
 with spans as (
     select * from stg_spans
 ),
@@ -20,6 +25,11 @@ traces as (
             filter (where conversation_id is not null) as trace_conversation_id
     from spans
     group by trace_id
+),
+
+parents as (
+    select trace_id, span_id as parent_span_id, true as is_stored
+    from spans
 ),
 
 copies as (
@@ -38,7 +48,7 @@ copies as (
     from spans
 ),
 
-final as (
+attributed as (
     select
         spans.* replace (
             coalesce(
@@ -54,10 +64,29 @@ final as (
         spans.operation in (
             'chat', 'text_completion', 'generate_content', 'embeddings', 'completion'
         ) and not copies.is_duplicate_call as is_llm_call,
-        coalesce(spans.response_model, spans.request_model) as model
+        coalesce(spans.response_model, spans.request_model) as model,
+        spans.parent_span_id is null or parents.is_stored is not null as has_parent_chain,
+        coalesce(spans.conversation_id, traces.trace_conversation_id) is not null
+            as has_case_id
     from spans
     left join traces using (trace_id)
     left join copies using (trace_id, span_id)
+    left join parents using (trace_id, parent_span_id)
+),
+
+final as (
+    select
+        * exclude (has_parent_chain, has_case_id),
+        agent_name is not null
+        and started_at is not null and ended_at is not null
+        and status is not null
+        and has_case_id
+        and has_parent_chain
+        and (not is_llm_call or (
+            model is not null
+            and (status = 'error' or (input_tokens is not null and output_tokens is not null))
+        )) as is_audit_complete
+    from attributed
 )
 
 select * from final

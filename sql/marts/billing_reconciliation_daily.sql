@@ -20,7 +20,7 @@
 --   traced_tokens: traced input + output tokens
 --   trace_coverage: traced_tokens ÷ billed_tokens; below 1 = traffic the traces miss
 with calls as (
-    select * from int_llm_calls__costed
+    select * from llm_calls_daily
 ),
 
 lines as (
@@ -43,14 +43,14 @@ agent_routes as (
 
 traced as (
     select
-        cast(calls.started_at as date) as day,
+        calls.day,
         coalesce(agent_routes.route.provider, calls.provider) as provider,
         agent_routes.route.sub_account_id as sub_account_id,
         calls.model,
-        count(*) as n_llm_calls,
-        count(*) filter (where not calls.is_priced) as n_unpriced_calls,
+        sum(calls.n_llm_calls) as n_llm_calls,
+        sum(calls.n_unpriced_calls) as n_unpriced_calls,
         sum(calls.cost_usd) as computed_cost_usd,
-        sum(coalesce(calls.input_tokens, 0) + coalesce(calls.output_tokens, 0)) as traced_tokens
+        sum(calls.input_tokens + calls.output_tokens) as traced_tokens
     from calls
     left join agent_routes using (agent_name)
     group by all

@@ -28,9 +28,9 @@ with lines as (
 agent_costs as (
     select
         agent_name,
-        cast(date_trunc('month', started_at) as date) as billing_month,
+        cast(date_trunc('month', day) as date) as billing_month,
         sum(cost_usd) as computed_cost_usd
-    from int_llm_calls__costed
+    from llm_calls_daily
     group by all
 ),
 

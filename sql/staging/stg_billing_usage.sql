@@ -1,4 +1,6 @@
 -- stg_billing_usage: provider-reported token counts per bucket, project/workspace, key, model.
+-- columns:
+--   usage_day: UTC date the usage bucket starts on
 with source as (
     select * from lake_billing_usage
 ),

@@ -1,0 +1,275 @@
+"""What a build must recompute: the lake commits since the last build, the traces and
+cases they touch, and the days those live on.
+
+The warehouse remembers what it was built from (tables build_log, build_commits,
+build_files). The next build is
+- `current` (nothing to do) when no lake file version was added since,
+- `full` when there is no previous warehouse, when SQL models, config, price data or the
+  build code changed (the fingerprint), or when a lake file version was replaced or
+  removed (its old rows cannot be found without it),
+- `incremental` otherwise: the touched traces are those in the new span and score files;
+  closed over cases (every trace of a touched case, every case of a touched trace, using
+  the previous build's fct_case_traces), so each case is recomputed whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.db import create_tables, sql_identifier, sql_list
+from pipelines.ingest import lake
+from pipelines.models import SQL_DIR
+from pipelines.schemas import EVALUATIONS, SPANS
+from pipelines.settings import Settings
+
+CONFIG_FILES = ("agents.yaml", "prices.yaml", "policy.yaml")
+BUILD_CODE = ("schemas.py", "models.py", "warehouse.py", "increments.py", "pricing.py",
+              "registry.py", "policy.py")  # fmt: skip
+MAX_CLOSURE_ROUNDS = 20
+
+STATE_DOCS = (
+    (
+        "build_log",
+        "One row per warehouse build: what it rebuilt and why.",
+        {
+            "built_at": "When the build finished (UTC).",
+            "mode": "full or incremental.",
+            "reason": "Why this mode: what changed since the previous build.",
+            "fingerprint": "Hash of the SQL models, config, price data and build code.",
+            "n_new_commits": "Lake file versions added since the previous build.",
+            "n_touched_traces": "Traces recomputed (NULL: all).",
+            "touched_days": "Day partitions of the facts that were rewritten.",
+            "seconds": "Build time in seconds, before the final swap.",
+        },
+    ),
+    (
+        "build_commits",
+        "The lake commits (ingested file versions) this warehouse was built from.",
+        {"commit_id": "Commit id from the ingest log."},
+    ),
+    (
+        "build_files",
+        "The Parquet files behind each fact view, per day partition.",
+        {
+            "fact": "Fact model (fct_…).",
+            "day": "Day partition.",
+            "path": "Absolute path of the Parquet file.",
+        },
+    ),
+)
+
+
+@dataclass
+class State:
+    """What the previous warehouse was built from."""
+
+    fingerprint: str
+    commits: set[str]
+    fact_files: dict[str, dict[date, list[str]]]
+    log: list[dict]
+
+    def files(self, fact: str) -> dict[date, list[str]]:
+        return self.fact_files.get(fact, {})
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str  # full, incremental or current
+    reason: str
+    live_commits: frozenset[str]
+    new_commits: frozenset[str] = frozenset()
+    fingerprint: str = ""
+
+
+@dataclass
+class Touched:
+    days: list[date] = field(default_factory=list)
+    n_traces: int | None = None  # None: every trace
+
+
+def fingerprint(settings: Settings) -> str:
+    """Hash of everything besides the lake that a build's result depends on."""
+    digest = hashlib.sha256()
+    code_dir = Path(__file__).resolve().parent
+    parts = [*sorted(SQL_DIR.rglob("*.sql")), *(code_dir / name for name in BUILD_CODE)]
+    parts += [settings.config_dir / name for name in CONFIG_FILES]
+    for path in parts:
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes() if path.exists() else b"(absent)")
+    digest.update(version("genai-prices").encode())
+    return digest.hexdigest()
+
+
+def read_state(warehouse_path: Path) -> State | None:
+    """The previous build's state, or None (no warehouse, or one without state tables)."""
+    if not warehouse_path.exists():
+        return None
+    try:
+        con = duckdb.connect(str(warehouse_path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        log = con.sql("select * from build_log order by built_at").pl().to_dicts()
+        commits = {c for (c,) in con.execute("select commit_id from build_commits").fetchall()}
+        files: dict[str, dict[date, list[str]]] = {}
+        for fact, day, path in con.execute("select fact, day, path from build_files").fetchall():
+            files.setdefault(fact, {}).setdefault(day, []).append(path)
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    if not log:
+        return None
+    return State(log[-1]["fingerprint"], commits, files, log)
+
+
+def plan(previous: State | None, live: set[str], current: str, full: bool) -> Plan:
+    """Decide between a full, an incremental, or no build."""
+    live = frozenset(live)
+    if full:
+        return Plan("full", "a full build was asked for", live, fingerprint=current)
+    if previous is None:
+        return Plan("full", "no previous warehouse to build on", live, fingerprint=current)
+    if previous.fingerprint != current:
+        reason = "SQL models, config, price data or build code changed since the last build"
+        return Plan("full", reason, live, fingerprint=current)
+    gone = previous.commits - live
+    if gone:
+        reason = f"{len(gone)} lake file version(s) were replaced or removed since the last build"
+        return Plan("full", reason, live, fingerprint=current)
+    new = live - previous.commits
+    if not new:
+        return Plan("current", "no new lake files since the last build", live)
+    reason = f"{len(new)} new lake file version(s) since the last build"
+    return Plan("incremental", reason, live, frozenset(new), current)
+
+
+def select_slice(con, plan: Plan, catalog: str, lake_dir: Path, log: pa.Table) -> Touched:
+    """Point the slice catalog's `lake_spans` and `lake_evaluations` at the touched traces
+    (an incremental build) and return the touched days; a full build reads everything."""
+    if plan.mode == "full":
+        return Touched()
+    span_files = lake.live_files(lake_dir, SPANS, log=log)
+    new_spans = [p for p in span_files if lake.commit_of(p) in plan.new_commits]
+    new_scores = [
+        p
+        for p in lake.live_files(lake_dir, EVALUATIONS, log=log)
+        if lake.commit_of(p) in plan.new_commits
+    ]
+    con.execute("create table slice.main.touched_traces (trace_id varchar)")
+    con.execute("create table slice.main.touched_conversations (conversation_id varchar)")
+    if new_spans:
+        spans = f"read_parquet({sql_list(new_spans)}, union_by_name = true)"
+        con.execute(f"insert into slice.main.touched_traces select distinct trace_id from {spans}")
+        con.execute(
+            "insert into slice.main.touched_conversations "
+            f"select conversation_id from {spans} where conversation_id is not null "
+            "union select trace_id from slice.main.touched_traces"  # a case may be its trace
+        )
+    if new_scores:
+        scores = f"read_parquet({sql_list(new_scores)}, union_by_name = true)"
+        con.execute(
+            "insert into slice.main.touched_traces select distinct trace_id from "
+            f"{scores} where trace_id is not null "
+            "except select trace_id from slice.main.touched_traces"
+        )
+    _close_over_cases(con)
+    days = {_day_of(p) for p in new_spans}
+    days |= {
+        day
+        for (day,) in con.execute(
+            "select distinct day from previous.main.fct_case_traces "
+            "where trace_id in (select trace_id from slice.main.touched_traces)"
+        ).fetchall()
+    }
+    read = [p for p in span_files if _day_of(p) in days]
+    touched = "(select trace_id from slice.main.touched_traces)"
+    warehouse = f"{sql_identifier(catalog)}.main"
+    if read:
+        con.execute(
+            f"create view slice.main.lake_spans as select * from read_parquet({sql_list(read)}, "
+            "union_by_name = true, hive_partitioning = true, hive_types = {'day': date}) "
+            f"where trace_id in {touched}"
+        )
+    else:
+        con.execute(
+            f"create view slice.main.lake_spans as select * from {warehouse}.lake_spans limit 0"
+        )
+    con.execute(
+        "create view slice.main.lake_evaluations as select * from "
+        f"{warehouse}.lake_evaluations where trace_id in {touched}"
+    )
+    n_traces = con.execute("select count(*) from slice.main.touched_traces").fetchall()[0][0]
+    return Touched(sorted(days), n_traces)
+
+
+def _close_over_cases(con) -> None:
+    """Add every trace of a touched case and every case of a touched trace, as the
+    previous build knew them, until nothing changes."""
+    for _ in range(MAX_CLOSURE_ROUNDS):
+        added = con.execute(
+            "insert into slice.main.touched_traces "
+            "select distinct trace_id from previous.main.fct_case_traces where conversation_id "
+            "in (select conversation_id from slice.main.touched_conversations) "
+            "except select trace_id from slice.main.touched_traces"
+        ).fetchall()[0][0]
+        added += con.execute(
+            "insert into slice.main.touched_conversations "
+            "select distinct conversation_id from previous.main.fct_case_traces where trace_id "
+            "in (select trace_id from slice.main.touched_traces) "
+            "except select conversation_id from slice.main.touched_conversations"
+        ).fetchall()[0][0]
+        if not added:
+            return
+    raise RuntimeError("touched cases did not close over traces; run `fleetledger build --full`")
+
+
+def _day_of(path: Path) -> date:
+    return date.fromisoformat(path.parent.name.removeprefix("day="))
+
+
+def write_state(con, plan: Plan, files, previous: State | None, result, seconds: float) -> None:
+    """Record what this warehouse was built from, for the next build to compare with."""
+    row = {
+        "built_at": datetime.now(UTC),
+        "mode": plan.mode,
+        "reason": plan.reason,
+        "fingerprint": plan.fingerprint,
+        "n_new_commits": len(plan.new_commits) if plan.mode == "incremental" else None,
+        "n_touched_traces": result.n_touched_traces,
+        "touched_days": result.touched_days,
+        "seconds": seconds,
+    }
+    history = [*(previous.log if previous else []), row]
+    log = pa.Table.from_pylist(
+        history,
+        schema=pa.schema(
+            [
+                ("built_at", pa.timestamp("us", tz="UTC")),
+                ("mode", pa.string()),
+                ("reason", pa.string()),
+                ("fingerprint", pa.string()),
+                ("n_new_commits", pa.int64()),
+                ("n_touched_traces", pa.int64()),
+                ("touched_days", pa.list_(pa.date32())),
+                ("seconds", pa.float64()),
+            ]
+        ),
+    )
+    commits = pa.table({"commit_id": pa.array(sorted(plan.live_commits), pa.string())})
+    rows = [(f, d, p) for f, by_day in files.items() for d, paths in by_day.items() for p in paths]
+    build_files = pa.table(
+        {
+            "fact": pa.array([r[0] for r in rows], pa.string()),
+            "day": pa.array([r[1] for r in rows], pa.date32()),
+            "path": pa.array([r[2] for r in rows], pa.string()),
+        }
+    )
+    create_tables(con, {"build_log": log, "build_commits": commits, "build_files": build_files})

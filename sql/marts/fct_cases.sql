@@ -1,0 +1,137 @@
+-- fct_cases: one row per case (agent × conversation): timing, calls, cost, outcome, quality.
+-- Outcome comes from a `case.outcome` evaluation label, else the root span attribute
+-- `fleet.case.outcome`, else `fallback` when a span set `fleet.fallback`, else unknown;
+-- labels outside resolved / escalated / abandoned / fallback count as unknown. Quality is
+-- the mean of the agent's registry quality metric (default `quality`) over the case's
+-- scores. Cost is that of fct_llm_calls (computed, override or reported).
+-- materialized: fact
+-- columns:
+--   day: UTC date the case started (the Parquet partition)
+--   agent_name: agent, resolved from the case's root agent span
+--   conversation_id: the case: gen_ai.conversation.id, else the trace id
+--   agent_version: agent version of the case's first agent span
+--   started_at: first span start (UTC)
+--   ended_at: last span end (UTC)
+--   duration_ms: ended_at − started_at, the case latency
+--   n_spans: spans of the case
+--   n_audit_complete_spans: spans with every field an audit needs (see int_spans__attributed)
+--   n_llm_calls: LLM calls (duplicate emissions of one call counted once)
+--   n_tool_calls: tool executions
+--   n_error_spans: spans with status error
+--   intent: the case's `fleet.intent`
+--   is_fallback: a span set `fleet.fallback` = true
+--   cost_usd: cost of the case's LLM calls (NULL when none is priced)
+--   n_unpriced_calls: LLM calls with no price and no reported cost
+--   outcome: resolved, escalated, abandoned, fallback or unknown
+--   is_resolved: outcome = resolved
+--   quality_score: mean of the case's scores on the agent's quality metric (NULL: unscored)
+with spans as (
+    select * from int_spans__attributed
+),
+
+calls as (
+    select * from fct_llm_calls
+),
+
+evaluations as (
+    select * from stg_evaluations
+),
+
+registry as (
+    select agent_name, quality_metric from agents
+),
+
+case_spans as (
+    select
+        agent_name,
+        conversation_id,
+        arg_min(agent_version, started_at) filter (where operation = 'invoke_agent')
+            as agent_version,
+        min(started_at) as started_at,
+        max(ended_at) as ended_at,
+        count(*) as n_spans,
+        count(*) filter (where is_audit_complete) as n_audit_complete_spans,
+        count(*) filter (where is_llm_call) as n_llm_calls,
+        count(*) filter (where operation = 'execute_tool') as n_tool_calls,
+        count(*) filter (where status = 'error') as n_error_spans,
+        arg_min(attributes['fleet.case.outcome'], started_at)
+            filter (where attributes['fleet.case.outcome'] is not null) as span_outcome,
+        arg_min(attributes['fleet.intent'], started_at)
+            filter (where attributes['fleet.intent'] is not null) as intent,
+        coalesce(bool_or(attributes['fleet.fallback'] = 'true'), false) as is_fallback
+    from spans
+    group by agent_name, conversation_id
+),
+
+case_costs as (
+    select
+        agent_name,
+        conversation_id,
+        sum(cost_usd) as cost_usd,
+        count(*) filter (where cost_source = 'unpriced') as n_unpriced_calls
+    from calls
+    group by agent_name, conversation_id
+),
+
+scored as (
+    select
+        spans.agent_name,
+        spans.conversation_id,
+        evaluations.name,
+        evaluations.score_value,
+        evaluations.score_label,
+        evaluations.evaluated_at
+    from evaluations
+    inner join spans
+        on spans.trace_id = evaluations.trace_id
+        and spans.span_id = evaluations.span_id
+),
+
+case_scores as (
+    select
+        scored.agent_name,
+        scored.conversation_id,
+        avg(scored.score_value)
+            filter (where scored.name = coalesce(registry.quality_metric, 'quality'))
+            as quality_score,
+        arg_max(scored.score_label, scored.evaluated_at)
+            filter (where scored.name = 'case.outcome') as evaluated_outcome
+    from scored
+    left join registry using (agent_name)
+    group by scored.agent_name, scored.conversation_id
+),
+
+final as (
+    select
+        cast(case_spans.started_at as date) as day,
+        case_spans.agent_name,
+        case_spans.conversation_id,
+        case_spans.agent_version,
+        case_spans.started_at,
+        case_spans.ended_at,
+        epoch_ms(case_spans.ended_at) - epoch_ms(case_spans.started_at) as duration_ms,
+        case_spans.n_spans,
+        case_spans.n_audit_complete_spans,
+        case_spans.n_llm_calls,
+        case_spans.n_tool_calls,
+        case_spans.n_error_spans,
+        case_spans.intent,
+        case_spans.is_fallback,
+        case_costs.cost_usd,
+        coalesce(case_costs.n_unpriced_calls, 0) as n_unpriced_calls,
+        case
+            when coalesce(case_scores.evaluated_outcome, case_spans.span_outcome) in (
+                'resolved', 'escalated', 'abandoned', 'fallback'
+            ) then coalesce(case_scores.evaluated_outcome, case_spans.span_outcome)
+            when coalesce(case_scores.evaluated_outcome, case_spans.span_outcome) is null
+                and case_spans.is_fallback then 'fallback'
+            else 'unknown'
+        end as outcome,
+        outcome = 'resolved' as is_resolved,
+        case_scores.quality_score
+    from case_spans
+    left join case_costs using (agent_name, conversation_id)
+    left join case_scores using (agent_name, conversation_id)
+)
+
+select * from final
