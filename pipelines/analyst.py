@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 from pathlib import Path
 
@@ -52,14 +54,13 @@ def run(warehouse_path: Path, sql: str, output_format: str, output: Path | None,
 def write(frame: pl.DataFrame, output_format: str, output: Path | None, console) -> None:
     if output_format == "parquet":
         frame.write_parquet(output)
-    elif output_format == "csv":
-        text = _flat(frame).write_csv()
-        output.write_text(text) if output else sys.stdout.write(text)
-    elif output_format == "json":
-        text = frame.write_ndjson()
-        output.write_text(text) if output else sys.stdout.write(text)
     else:
-        Console(file=output.open("w") if output else sys.stdout, width=200).print(render(frame))
+        text = {
+            "csv": lambda: _flat(frame).write_csv(),
+            "json": frame.write_ndjson,
+            "table": lambda: _table_text(frame),
+        }[output_format]()
+        output.write_text(text) if output else sys.stdout.write(text)
     if output:
         console.print(f"{frame.height:,} rows → {output}")
 
@@ -71,9 +72,13 @@ def _flat(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _json(value) -> str:
-    import json
-
     return json.dumps(value.to_list() if hasattr(value, "to_list") else value, default=str)
+
+
+def _table_text(frame: pl.DataFrame) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=200).print(render(frame))
+    return buffer.getvalue()
 
 
 def render(frame: pl.DataFrame) -> RichTable:

@@ -36,6 +36,18 @@ def sql_list(values) -> str:
     return "[" + ", ".join(sql_string(v) for v in values) + "]"
 
 
+def sql_date_list(days) -> str:
+    """A SQL list literal of dates."""
+    return "[" + ", ".join(f"date '{day.isoformat()}'" for day in days) + "]"
+
+
+def read_parquet_sql(files, *, partitioned: bool = True) -> str:
+    """`read_parquet` over the given files, columns matched by name; `partitioned` adds
+    the `day` column from their `day=YYYY-MM-DD` folders."""
+    hive = ", hive_partitioning = true, hive_types = {'day': date}" if partitioned else ""
+    return f"read_parquet({sql_list(files)}, union_by_name = true{hive})"
+
+
 def create_tables(con, tables: dict, *, catalog: str | None = None) -> None:
     """Each Arrow table as a DuckDB table of that name (replacing any)."""
     prefix = f"{sql_identifier(catalog)}.main." if catalog else ""

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.db import create_tables, sql_identifier, sql_list
+from pipelines.db import create_tables, read_parquet_sql, sql_identifier
 from pipelines.ingest import lake
 from pipelines.models import SQL_DIR
 from pipelines.schemas import EVALUATIONS, SPANS
@@ -166,7 +166,7 @@ def select_slice(con, plan: Plan, catalog: str, lake_dir: Path, log: pa.Table) -
     con.execute("create table slice.main.touched_traces (trace_id varchar)")
     con.execute("create table slice.main.touched_conversations (conversation_id varchar)")
     if new_spans:
-        spans = f"read_parquet({sql_list(new_spans)}, union_by_name = true)"
+        spans = read_parquet_sql(new_spans, partitioned=False)
         con.execute(f"insert into slice.main.touched_traces select distinct trace_id from {spans}")
         con.execute(
             "insert into slice.main.touched_conversations "
@@ -174,14 +174,14 @@ def select_slice(con, plan: Plan, catalog: str, lake_dir: Path, log: pa.Table) -
             "union select trace_id from slice.main.touched_traces"  # a case may be its trace
         )
     if new_scores:
-        scores = f"read_parquet({sql_list(new_scores)}, union_by_name = true)"
+        scores = read_parquet_sql(new_scores, partitioned=False)
         con.execute(
             "insert into slice.main.touched_traces select distinct trace_id from "
             f"{scores} where trace_id is not null "
             "except select trace_id from slice.main.touched_traces"
         )
     _close_over_cases(con)
-    days = {_day_of(p) for p in new_spans}
+    days = {lake.partition_day(p) for p in new_spans}
     days |= {
         day
         for (day,) in con.execute(
@@ -189,13 +189,12 @@ def select_slice(con, plan: Plan, catalog: str, lake_dir: Path, log: pa.Table) -
             "where trace_id in (select trace_id from slice.main.touched_traces)"
         ).fetchall()
     }
-    read = [p for p in span_files if _day_of(p) in days]
+    read = [p for p in span_files if lake.partition_day(p) in days]
     touched = "(select trace_id from slice.main.touched_traces)"
     warehouse = f"{sql_identifier(catalog)}.main"
     if read:
         con.execute(
-            f"create view slice.main.lake_spans as select * from read_parquet({sql_list(read)}, "
-            "union_by_name = true, hive_partitioning = true, hive_types = {'day': date}) "
+            f"create view slice.main.lake_spans as select * from {read_parquet_sql(read)} "
             f"where trace_id in {touched}"
         )
     else:
@@ -229,10 +228,6 @@ def _close_over_cases(con) -> None:
         if not added:
             return
     raise RuntimeError("touched cases did not close over traces; run `fleetledger build --full`")
-
-
-def _day_of(path: Path) -> date:
-    return date.fromisoformat(path.parent.name.removeprefix("day="))
 
 
 def write_state(con, plan: Plan, files, previous: State | None, result, seconds: float) -> None:

@@ -33,7 +33,14 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import increments, policy, pricing, registry
-from pipelines.db import connect, create_tables, sql_identifier, sql_list, sql_string
+from pipelines.db import (
+    connect,
+    create_tables,
+    read_parquet_sql,
+    sql_date_list,
+    sql_identifier,
+    sql_string,
+)
 from pipelines.ingest import lake
 from pipelines.models import PERIODS, Model, ModelError, ancestors, load_models
 from pipelines.schemas import AGENTS, DATA_QUALITY, LAKE_TABLES, QUARANTINE, Table, schema_docs
@@ -42,14 +49,12 @@ from pipelines.settings import Settings
 __all__ = ["BuildResult", "ModelError", "build", "load_models"]
 
 FACT_DAYS_PER_WRITE = 8  # day partitions per COPY: bounds the memory of one write
-STATE_TABLES = ("build_log", "build_commits", "build_files")
 
 
 @dataclass
 class BuildResult:
     mode: str  # full, incremental, or current (nothing new: nothing built)
     reason: str
-    models: list[str] = field(default_factory=list)
     touched_days: list[date] = field(default_factory=list)
     n_touched_traces: int | None = None
     seconds: float = 0.0
@@ -88,9 +93,7 @@ def build(
                     on_model(model)
         _export_marts(con, models, settings.marts_dir)
         seconds = time.perf_counter() - started
-        result = BuildResult(
-            plan.mode, plan.reason, [m.name for m in models], touched.days, touched.n_traces
-        )
+        result = BuildResult(plan.mode, plan.reason, touched.days, touched.n_traces)
         increments.write_state(con, plan, files, previous, result, seconds)
         _document_state_tables(con)
         if plan.mode == "incremental":
@@ -144,20 +147,19 @@ def create_lake_views(con, lake_dir: Path, log: pa.Table | None = None) -> None:
         empty = table.empty()
         if partitioned:
             empty = empty.append_column("day", pa.array([], pa.date32()))
-        _create_parquet_view(con, f"lake_{table.name}", files, empty, partitioned)
-        _comment_relation(con, f"lake_{table.name}", table.doc, _table_docs(table))
+        kind = _create_parquet_view(con, f"lake_{table.name}", files, empty, partitioned)
+        _comment_relation(con, f"lake_{table.name}", table.doc, _table_docs(table), kind)
 
 
-def _create_parquet_view(con, name: str, files, empty: pa.Table, partitioned: bool) -> None:
-    """A view over Parquet files, or an empty table of the same columns when none."""
+def _create_parquet_view(con, name: str, files, empty: pa.Table, partitioned: bool) -> str:
+    """A view over Parquet files, or an empty table of the same columns when none;
+    returns which it made."""
     if not files:
         create_tables(con, {name: empty})
-        return
-    hive = ", hive_partitioning = true, hive_types = {'day': date}" if partitioned else ""
-    con.execute(
-        f"create or replace view {name} as select * from read_parquet("
-        f"{sql_list(files)}, union_by_name = true{hive})"
-    )
+        return "table"
+    sql = read_parquet_sql(files, partitioned=partitioned)
+    con.execute(f"create or replace view {name} as select * from {sql}")
+    return "view"
 
 
 def _table_docs(table: Table) -> dict[str, str]:
@@ -199,12 +201,11 @@ def create_seeds(con, catalog: str, settings: Settings, *, incremental: bool) ->
 def _write_facts(con, catalog, models, plan, previous, touched, settings, build_id):
     """Rewrite each fact's touched day partitions; returns fact → {day: [files]}."""
     files: dict[str, dict[date, list[str]]] = {}
+    rewritten = set(touched.days)
     for model in (m for m in models if m.materialization == "fact"):
-        kept = previous.files(model.name) if plan.mode == "incremental" else {}
-        kept = {day: paths for day, paths in kept.items() if day not in set(touched.days)}
-        new = _write_fact_days(
-            con, model.name, touched.days, previous, plan, settings.marts_dir, build_id
-        )
+        old = previous.files(model.name) if plan.mode == "incremental" else {}
+        kept = {day: paths for day, paths in old.items() if day not in rewritten}
+        new = _write_fact_days(con, model.name, touched.days, old, settings.marts_dir, build_id)
         files[model.name] = kept | new
         if not files[model.name]:  # no data yet: an empty table with the fact's columns
             con.execute(
@@ -214,19 +215,20 @@ def _write_facts(con, catalog, models, plan, previous, touched, settings, build_
     return files
 
 
-def _write_fact_days(con, name, days, previous, plan, marts_dir: Path, build_id: str):
+def _write_fact_days(con, name, days, old_files, marts_dir: Path, build_id: str):
+    """Write the given day partitions of a fact: the slice's rows plus the old files' rows
+    of the cases the slice does not touch."""
     written: dict[date, list[str]] = {}
     staging = marts_dir / name / f".build-{build_id}"
     staging.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(days), FACT_DAYS_PER_WRITE):
         batch = days[start : start + FACT_DAYS_PER_WRITE]
-        day_list = "[" + ", ".join(f"date '{d.isoformat()}'" for d in batch) + "]"
+        day_list = sql_date_list(batch)
         sources = [f"select * from slice.main.{name} where list_contains({day_list}, day)"]
-        old = [p for d in batch for p in (previous.files(name).get(d, []) if previous else [])]
-        if old and plan.mode == "incremental":
+        old = [path for day in batch for path in old_files.get(day, [])]
+        if old:
             sources.append(
-                f"select * from read_parquet({sql_list(old)}, hive_partitioning = true, "
-                "hive_types = {'day': date}) where conversation_id not in "
+                f"select * from {read_parquet_sql(old)} where conversation_id not in "
                 "(select conversation_id from slice.main.touched_conversations)"
             )
         con.execute(
@@ -235,7 +237,7 @@ def _write_fact_days(con, name, days, previous, plan, marts_dir: Path, build_id:
             "overwrite_or_ignore true)"
         )
     for path in sorted(staging.glob("day=*/*.parquet")):
-        day = date.fromisoformat(path.parent.name.removeprefix("day="))
+        day = lake.partition_day(path)
         target = marts_dir / name / path.parent.name / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
@@ -267,7 +269,8 @@ def _run_warehouse_model(con, model: Model, plan, touched_days, files) -> None:
     if kind == "fact":
         paths = sorted(p for day_paths in files[model.name].values() for p in day_paths)
         if paths:
-            _create_parquet_view(con, model.name, paths, pa.table({}), partitioned=True)
+            con.execute(f"create or replace view {model.name} as select * from "
+                        f"{read_parquet_sql(paths)}")  # fmt: skip
     elif kind == "rollup" and plan.mode == "incremental":
         _run_rollup_increment(con, model, touched_days, files)
     else:
@@ -290,11 +293,12 @@ def _run_rollup_increment(con, model: Model, touched_days, files) -> None:
                 p for d, day_paths in by_day.items() if d in scope_days for p in day_paths
             )
             if paths:
-                _create_parquet_view(con, f"scope.main.{fact}", paths, pa.table({}), True)
+                con.execute(f"create view scope.main.{fact} as select * from "
+                            f"{read_parquet_sql(paths)}")  # fmt: skip
             else:
                 con.execute(f"create table scope.main.{fact} as select * from {fact} limit 0")
         con.execute(f"set search_path = 'scope.main,{sql_identifier(catalog)}.main'")
-        in_periods = "[" + ", ".join(f"date '{p.isoformat()}'" for p in periods) + "]"
+        in_periods = sql_date_list(periods)
         column = sql_identifier(model.partition)
         sql = (
             f"select * from previous.main.{model.name} "
@@ -363,15 +367,9 @@ def known_column_docs() -> dict[str, str]:
     return docs
 
 
-def _comment_relation(con, name, doc, column_docs, kind=None, *, catalog=None) -> None:
-    """COMMENT ON the relation and each of its columns that has a doc."""
+def _comment_relation(con, name, doc, column_docs, kind, *, catalog=None) -> None:
+    """COMMENT ON the relation (a view or table) and each of its columns that has a doc."""
     catalog = catalog or con.execute("select current_database()").fetchall()[0][0]
-    if kind is None:
-        kind = con.execute(
-            "select if(count(*) > 0, 'view', 'table') from duckdb_views() "
-            "where view_name = ? and database_name = ?",
-            [name, catalog],
-        ).fetchall()[0][0]
     qualified = f"{sql_identifier(catalog)}.main.{name}"
     con.execute(f"comment on {kind} {qualified} is {sql_string(doc)}")
     columns = con.execute(

@@ -46,8 +46,8 @@ def cost_sql(batch: pa.Table) -> str:
         "model": field(batch, "model"),
         "token_type": f"case {token_type} {mapping} end",
         "service_tier": field(batch, "service_tier"),
-        "charge_period_start": "try_cast(r.bucket_start as timestamptz)",
-        "charge_period_end": "try_cast(r.bucket_end as timestamptz)",
+        "charge_period_start": pages.BUCKET_START_SQL,
+        "charge_period_end": pages.BUCKET_END_SQL,
         "billed_cost": dollars,
         "effective_cost": dollars,
         "billing_currency": f"upper(trim({field(batch, 'currency')}))",
@@ -72,8 +72,8 @@ def usage_sql(batch: pa.Table) -> str:
             "api_key_id", "workspace_id", "model", "service_tier", "context_window"}  # fmt: skip
     values = {
         "provider": "'anthropic'",
-        "bucket_start_at": "try_cast(r.bucket_start as timestamptz)",
-        "bucket_end_at": "try_cast(r.bucket_end as timestamptz)",
+        "bucket_start_at": pages.BUCKET_START_SQL,
+        "bucket_end_at": pages.BUCKET_END_SQL,
         "sub_account_id": field(batch, "workspace_id"),
         "api_key_id": field(batch, "api_key_id"),
         "model": field(batch, "model"),

@@ -21,7 +21,7 @@ import shutil
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,6 +46,11 @@ def commit_of(parquet_file: Path) -> str | None:
     """The commit id in a lake file's name, or None for a file fleetledger did not write."""
     parts = parquet_file.name.split("-")
     return parts[1] if len(parts) >= 4 else None
+
+
+def partition_day(parquet_file: Path) -> date:
+    """The day of the `day=YYYY-MM-DD` folder a partitioned Parquet file sits in."""
+    return date.fromisoformat(parquet_file.parent.name.removeprefix("day="))
 
 
 def file_sha256(path: Path) -> str:

@@ -43,8 +43,8 @@ def costs_sql(batch: pa.Table) -> str:
         "token_type": _LINE_ITEM_TOKEN_TYPE.format(kind=kind),
         "service_tier": f"case when regexp_matches(lower({item}), '(^|\\W)batch(\\W|$)') "
         "then 'batch' end",
-        "charge_period_start": "try_cast(r.bucket_start as timestamptz)",
-        "charge_period_end": "try_cast(r.bucket_end as timestamptz)",
+        "charge_period_start": pages.BUCKET_START_SQL,
+        "charge_period_end": pages.BUCKET_END_SQL,
         "consumed_quantity": f"try_cast({field(batch, 'quantity')} as double)",
         "consumed_unit": field(batch, "quantity_unit"),
         "billed_cost": f"try_cast({amount} as {MONEY_SQL})",
@@ -73,8 +73,8 @@ def usage_sql(batch: pa.Table) -> str:
     used = {"object", "project_id", "api_key_id", "model", "service_tier", *counts}
     values = {
         "provider": "'openai'",
-        "bucket_start_at": "try_cast(r.bucket_start as timestamptz)",
-        "bucket_end_at": "try_cast(r.bucket_end as timestamptz)",
+        "bucket_start_at": pages.BUCKET_START_SQL,
+        "bucket_end_at": pages.BUCKET_END_SQL,
         "sub_account_id": field(batch, "project_id"),
         "api_key_id": field(batch, "api_key_id"),
         "model": field(batch, "model"),

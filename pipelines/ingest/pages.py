@@ -31,6 +31,8 @@ from pipelines.ingest.records import usable_keys
 from pipelines.schemas import MONEY
 
 MONEY_SQL = split.SQL_TYPES[MONEY]  # what a billed amount must fit
+BUCKET_START_SQL = "try_cast(r.bucket_start as timestamptz)"  # a record's bucket bounds
+BUCKET_END_SQL = "try_cast(r.bucket_end as timestamptz)"
 RECORD_COLUMNS = ("line_no", "ordinal", "bucket_start", "bucket_end", "raw", "row_problem")
 
 
