@@ -94,7 +94,9 @@ def run_build(settings: Settings, *, full: bool = False) -> None:
         result = warehouse.build(
             settings,
             full=full,
-            on_model=lambda m: progress.update(task, advance=1, description=f"build {m.name}"),
+            on_step=lambda label, done, total: progress.update(
+                task, completed=done, total=total, description=f"build {label}"
+            ),
         )
     if result.mode == "current":
         console.print(f"{settings.warehouse_path} is up to date ({result.reason})")

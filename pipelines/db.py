@@ -43,9 +43,14 @@ def sql_date_list(days) -> str:
 
 def read_parquet_sql(files, *, partitioned: bool = True) -> str:
     """`read_parquet` over the given files, columns matched by name; `partitioned` adds
-    the `day` column from their `day=YYYY-MM-DD` folders."""
-    hive = ", hive_partitioning = true, hive_types = {'day': date}" if partitioned else ""
-    return f"read_parquet({sql_list(files)}, union_by_name = true{hive})"
+    the `day` column from their `day=YYYY-MM-DD` folders (else DuckDB's own detection
+    would add it as text)."""
+    hive = (
+        "hive_partitioning = true, hive_types = {'day': date}"
+        if partitioned
+        else "hive_partitioning = false"
+    )
+    return f"read_parquet({sql_list(files)}, union_by_name = true, {hive})"
 
 
 def create_tables(con, tables: dict, *, catalog: str | None = None) -> None:

@@ -30,8 +30,8 @@ from pipelines.schemas import EVALUATIONS, SPANS
 from pipelines.settings import Settings
 
 CONFIG_FILES = ("agents.yaml", "prices.yaml", "policy.yaml")
-BUILD_CODE = ("schemas.py", "models.py", "warehouse.py", "increments.py", "pricing.py",
-              "registry.py", "policy.py")  # fmt: skip
+BUILD_CODE = ("schemas.py", "models.py", "warehouse.py", "increments.py", "batches.py",
+              "pricing.py", "registry.py", "policy.py")  # fmt: skip
 MAX_CLOSURE_ROUNDS = 20
 
 STATE_DOCS = (
@@ -152,10 +152,8 @@ def plan(previous: State | None, live: set[str], current: str, full: bool) -> Pl
 
 
 def select_slice(con, plan: Plan, catalog: str, lake_dir: Path, log: pa.Table) -> Touched:
-    """Point the slice catalog's `lake_spans` and `lake_evaluations` at the touched traces
-    (an incremental build) and return the touched days; a full build reads everything."""
-    if plan.mode == "full":
-        return Touched()
+    """Point the slice catalog's `lake_spans` and `lake_evaluations` at the traces an
+    incremental build touches, and return the touched days."""
     span_files = lake.live_files(lake_dir, SPANS, log=log)
     new_spans = [p for p in span_files if lake.commit_of(p) in plan.new_commits]
     new_scores = [

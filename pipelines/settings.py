@@ -17,6 +17,8 @@ class Settings:
     reports_dir: Path = Path("reports")
     keep_content: bool = False  # copy prompt/response text into the lake (off: lengths only)
     duckdb_memory_limit: str = "4GB"
+    # a full build runs in batches of whole cases of about this many spans (memory bound)
+    spans_per_build_batch: int = 4_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines import increments, policy, pricing, registry
+from pipelines import batches, increments, policy, pricing, registry
 from pipelines.db import (
     connect,
     create_tables,
@@ -43,12 +43,20 @@ from pipelines.db import (
 )
 from pipelines.ingest import lake
 from pipelines.models import PERIODS, Model, ModelError, ancestors, load_models
-from pipelines.schemas import AGENTS, DATA_QUALITY, LAKE_TABLES, QUARANTINE, Table, schema_docs
+from pipelines.schemas import (
+    AGENTS,
+    DATA_QUALITY,
+    LAKE_TABLES,
+    QUARANTINE,
+    SPANS,
+    Table,
+    schema_docs,
+)
 from pipelines.settings import Settings
 
 __all__ = ["BuildResult", "ModelError", "build", "load_models"]
 
-FACT_DAYS_PER_WRITE = 8  # day partitions per COPY: bounds the memory of one write
+FACT_DAYS_PER_WRITE = 8  # day partitions per COPY when old rows are merged in
 
 
 @dataclass
@@ -61,9 +69,13 @@ class BuildResult:
 
 
 def build(
-    settings: Settings, *, full: bool = False, on_model: Callable[[Model], None] | None = None
+    settings: Settings,
+    *,
+    full: bool = False,
+    on_step: Callable[[str, int, int], None] | None = None,
 ) -> BuildResult:
-    """Bring the warehouse up to date with the lake; incremental unless `full` or needed."""
+    """Bring the warehouse up to date with the lake; incremental unless `full` or needed.
+    `on_step(label, done, total)` is called as each model (of each batch) is built."""
     started = time.perf_counter()
     models = load_models()
     log = lake.read_log(settings.lake_dir)
@@ -79,18 +91,18 @@ def build(
     try:
         catalog = con.execute("select current_database()").fetchall()[0][0]
         create_lake_views(con, settings.lake_dir, log)
+        steps = _Steps(models, on_step)
         if plan.mode == "incremental":
             con.execute(f"attach {sql_string(settings.warehouse_path)} as previous (read_only)")
-        touched = _run_slice(con, catalog, models, plan, settings, log, on_model)
-        files = _write_facts(con, catalog, models, plan, previous, touched, settings, build_id)
-        con.execute(f"use {sql_identifier(catalog)}")
-        con.execute("set search_path = 'main'")
-        con.execute("detach slice")
+            touched, files = _build_increment(con, catalog, models, plan, settings, log,
+                                              previous, build_id, steps)  # fmt: skip
+        else:
+            touched, files = _build_batches(con, catalog, models, plan, settings, log,
+                                            build_id, steps)  # fmt: skip
         for model in models:
             if model.materialization != "slice":
                 _run_warehouse_model(con, model, plan, touched.days, files)
-                if on_model:
-                    on_model(model)
+                steps.done(model)
         _export_marts(con, models, settings.marts_dir)
         seconds = time.perf_counter() - started
         result = BuildResult(plan.mode, plan.reason, touched.days, touched.n_traces)
@@ -110,28 +122,84 @@ def build(
     return result
 
 
+class _Steps:
+    """Progress over the slice models of every batch, then the warehouse models."""
+
+    def __init__(self, models: list[Model], on_step) -> None:
+        self.on_step = on_step
+        self.sliced = sum(m.materialization == "slice" for m in models)
+        self.total = len(models)
+        self.count = 0
+
+    def add_batches(self, n: int) -> None:
+        self.total += self.sliced * (n - 1)
+
+    def done(self, model: Model, batch: str = "") -> None:
+        self.count += 1
+        if self.on_step:
+            self.on_step(f"{model.name}{batch}", self.count, self.total)
+
+
 # --- phase 1: the slice --------------------------------------------------------------
 
 
-def _run_slice(con, catalog, models, plan, settings, log, on_model) -> increments.Touched:
+def _build_increment(con, catalog, models, plan, settings, log, previous, build_id, steps):
+    """Phases 1 and 2 of an incremental build: the touched traces, closed over cases."""
+    _attach_slice(con, catalog)
+    touched = increments.select_slice(con, plan, catalog, settings.lake_dir, log)
+    create_seeds(con, catalog, settings, incremental=True)
+    _run_slice_models(con, models, steps, "")
+    files = _write_facts(con, catalog, models, previous, touched.days, settings, build_id)
+    _detach_slice(con, catalog)
+    return touched, files
+
+
+def _build_batches(con, catalog, models, plan, settings, log, build_id, steps):
+    """Phases 1 and 2 of a full build, one batch of whole cases at a time."""
+    create_seeds(con, catalog, settings, incremental=False)
+    span_files = lake.live_files(settings.lake_dir, SPANS, log=log)
+    planned = batches.plan_batches(con, span_files, settings.spans_per_build_batch)
+    steps.add_batches(len(planned))
+    files: dict[str, dict[date, list[str]]] = {}
+    for batch in planned:
+        _attach_slice(con, catalog)
+        batches.select_batch(con, batch, catalog, span_files)
+        label = f" (batch {batch.number + 1}/{len(planned)})" if len(planned) > 1 else ""
+        _run_slice_models(con, models, steps, label)
+        facts = [m.name for m in models if m.materialization == "fact"]
+        union = " union ".join(f"select distinct day from slice.main.{f}" for f in facts)
+        days = sorted(day for (day,) in con.execute(union).fetchall())
+        written = _write_facts(con, catalog, models, None, days, settings,
+                               f"{build_id}-{batch.number}")  # fmt: skip
+        for fact, by_day in written.items():
+            merged = files.setdefault(fact, {})
+            for day, paths in by_day.items():
+                merged.setdefault(day, []).extend(paths)
+        _detach_slice(con, catalog)
+    days = sorted({day for by_day in files.values() for day in by_day})
+    return increments.Touched(days), files
+
+
+def _attach_slice(con, catalog: str) -> None:
     con.execute("attach ':memory:' as slice")
     con.execute("use slice")
     con.execute(f"set search_path = 'slice.main,{sql_identifier(catalog)}.main'")
-    touched = increments.select_slice(con, plan, catalog, settings.lake_dir, log)
-    create_seeds(con, catalog, settings, incremental=plan.mode == "incremental")
+
+
+def _detach_slice(con, catalog: str) -> None:
+    con.execute(f"use {sql_identifier(catalog)}")
+    con.execute("set search_path = 'main'")
+    con.execute("detach slice")
+
+
+def _run_slice_models(con, models: list[Model], steps: _Steps, label: str) -> None:
     sliced = {m.name for m in models if m.materialization in ("slice", "fact")}
     needed = ancestors(sliced, models)
     for model in models:
         if model.name in needed:
-            kind = "view" if model.materialization == "view" else "table"
-            _create(con, model, kind)
-            if on_model and model.materialization == "slice":
-                on_model(model)
-    if plan.mode == "full":  # every day the facts have
-        facts = [m.name for m in models if m.materialization == "fact"]
-        union = " union ".join(f"select distinct day from slice.main.{f}" for f in facts)
-        touched.days = sorted(day for (day,) in con.execute(union).fetchall())
-    return touched
+            _create(con, model, "view" if model.materialization == "view" else "table")
+            if model.materialization == "slice":
+                steps.done(model, label)
 
 
 def create_lake_views(con, lake_dir: Path, log: pa.Table | None = None) -> None:
@@ -198,14 +266,14 @@ def create_seeds(con, catalog: str, settings: Settings, *, incremental: bool) ->
 # --- phase 2: the facts --------------------------------------------------------------
 
 
-def _write_facts(con, catalog, models, plan, previous, touched, settings, build_id):
-    """Rewrite each fact's touched day partitions; returns fact → {day: [files]}."""
+def _write_facts(con, catalog, models, previous, days, settings, build_id):
+    """Rewrite each fact's given day partitions; returns fact → {day: [files]}, the
+    previous build's files of the other days included."""
     files: dict[str, dict[date, list[str]]] = {}
-    rewritten = set(touched.days)
     for model in (m for m in models if m.materialization == "fact"):
-        old = previous.files(model.name) if plan.mode == "incremental" else {}
-        kept = {day: paths for day, paths in old.items() if day not in rewritten}
-        new = _write_fact_days(con, model.name, touched.days, old, settings.marts_dir, build_id)
+        old = previous.files(model.name) if previous is not None else {}
+        kept = {day: paths for day, paths in old.items() if day not in set(days)}
+        new = _write_fact_days(con, model.name, days, old, settings.marts_dir, build_id)
         files[model.name] = kept | new
         if not files[model.name]:  # no data yet: an empty table with the fact's columns
             con.execute(
@@ -221,8 +289,10 @@ def _write_fact_days(con, name, days, old_files, marts_dir: Path, build_id: str)
     written: dict[date, list[str]] = {}
     staging = marts_dir / name / f".build-{build_id}"
     staging.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(days), FACT_DAYS_PER_WRITE):
-        batch = days[start : start + FACT_DAYS_PER_WRITE]
+    # merging old files: a few days per COPY; the slice alone is bounded by its batch
+    step = FACT_DAYS_PER_WRITE if old_files else max(len(days), 1)
+    for start in range(0, len(days), step):
+        batch = days[start : start + step]
         day_list = sql_date_list(batch)
         sources = [f"select * from slice.main.{name} where list_contains({day_list}, day)"]
         old = [path for day in batch for path in old_files.get(day, [])]
@@ -268,7 +338,8 @@ def _run_warehouse_model(con, model: Model, plan, touched_days, files) -> None:
     kind = model.materialization
     if kind == "fact":
         paths = sorted(p for day_paths in files[model.name].values() for p in day_paths)
-        if paths:
+        if paths:  # an earlier batch may have left an empty table of that name
+            con.execute(f"drop table if exists {model.name}")
             con.execute(f"create or replace view {model.name} as select * from "
                         f"{read_parquet_sql(paths)}")  # fmt: skip
     elif kind == "rollup" and plan.mode == "incremental":

@@ -15,7 +15,10 @@ Cost computation (issue target: ≥ 10M spans through the price join, spans/s):
    price-table join by date and tier, overrides, unpriced detection.
 
 Each timed step runs in its own process, so each peak RSS is its own.
-Run: python -m tests.bench [--spans N] [--cost-spans N] [--only ingest|cost]
+Warehouse build over ≥ 50M spans: see tests/bench_marts.py.
+
+Run: python -m tests.bench [--spans N] [--cost-spans N] [--marts-spans N]
+                           [--only ingest|cost|marts]
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+from tests.bench_marts import bench_marts
+from tests.benchkit import run as _run
 
 CALLS_PER_DAY = 17_000  # × 30 days ≈ 850k spans per generated month
 
@@ -113,32 +117,6 @@ print(peak_rss_mb(), time.perf_counter() - started, n, priced, cost)
 """
 
 
-# Peak RSS of the step's own process: VmHWM starts afresh at exec (ru_maxrss does not:
-# Linux keeps the forking parent's high-water mark across execve).
-PEAK_RSS = """
-def peak_rss_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-"""
-
-
-def _run(label: str, script: str, *args: str) -> tuple[float, list[str]]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS + script, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode:
-        raise SystemExit(f"{label} failed:\n{done.stderr}")
-    values = done.stdout.split()
-    print(f"{label:<38} {elapsed:8.2f} s   peak RSS {float(values[0]):7.0f} MB")
-    return elapsed, values
-
-
 def _slice(source: Path, target: Path, spans_wanted: int) -> int:
     """The first lines of `source` holding at least `spans_wanted` spans."""
     spans = 0
@@ -177,14 +155,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=2_000_000, help="at least this many")
     parser.add_argument("--cost-spans", type=int, default=10_000_000, help="calls to cost")
-    parser.add_argument("--only", choices=("ingest", "cost"), help="run one benchmark")
+    parser.add_argument("--marts-spans", type=int, default=50_000_000, help="lake spans")
+    parser.add_argument("--only", choices=("ingest", "cost", "marts"), help="run one benchmark")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="fleetledger-bench-"))
     try:
-        if args.only != "ingest":
+        if args.only in (None, "cost"):
             bench_cost(root, args.cost_spans)
-        if args.only != "cost":
+        if args.only in (None, "ingest"):
             bench_ingest(root, args.spans)
+        if args.only in (None, "marts"):
+            bench_marts(root, args.marts_spans)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

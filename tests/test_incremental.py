@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -19,7 +20,8 @@ from tests.conftest import generated_demo
 
 @pytest.fixture(scope="module")
 def two_builds(tmp_path_factory):
-    """A 6-day demo delivered in two batches (build after each), and a full rebuild."""
+    """A 6-day demo delivered in two parts (build after each), a full rebuild, and a full
+    build of the same lake in batches."""
     root = tmp_path_factory.mktemp("incremental")
     settings = generated_demo(root, days=6, calls_per_day=300, seed=5, end=date(2026, 10, 6))
     traces = sorted((settings.raw_dir / "traces").glob("*.jsonl"))
@@ -31,7 +33,13 @@ def two_builds(tmp_path_factory):
     shutil.copy(settings.warehouse_path, incremental)
     again = warehouse.build(settings)
     full = warehouse.build(settings, full=True)
-    return settings, incremental, (first, second, again, full)
+    # the same lake, built in a copy in small batches of whole cases
+    batched = replace(settings, data_dir=root / "batched", spans_per_build_batch=700)
+    shutil.copytree(settings.lake_dir, batched.lake_dir)
+    labels = []
+    warehouse.build(batched, on_step=lambda label, done, total: labels.append((label, done, total)))
+    built = {"incremental": incremental, "batched": batched.warehouse_path, "labels": labels}
+    return settings, built, (first, second, again, full)
 
 
 def test_modes(two_builds):
@@ -40,6 +48,16 @@ def test_modes(two_builds):
         "full", "incremental", "current", "full")  # fmt: skip
     assert second.n_touched_traces > 0
     assert date(2026, 10, 5) in second.touched_days and date(2026, 10, 6) in second.touched_days
+
+
+def test_batched_build_ran_in_batches_and_reported_each_step(two_builds):
+    _, built, _ = two_builds
+    labels = built["labels"]
+    batch_labels = {label.split("(batch ")[1] for label, _, _ in labels if "(batch " in label}
+    n_batches = len(batch_labels)
+    assert n_batches >= 3 and f"{n_batches}/{n_batches})" in batch_labels
+    assert [done for _, done, _ in labels] == list(range(1, len(labels) + 1))
+    assert labels[-1][1] == labels[-1][2]  # the bar ends full
 
 
 def _relations(con):
@@ -62,14 +80,15 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def test_incremental_build_equals_full_rebuild(two_builds):
-    settings, incremental, _ = two_builds
+@pytest.mark.parametrize("other", ["incremental", "batched"])
+def test_incremental_or_batched_build_equals_full_rebuild(two_builds, other):
+    settings, built, _ = two_builds
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    con.execute(f"attach '{incremental}' as incremental (read_only)")
+    con.execute(f"attach '{built[other]}' as other (read_only)")
     compared = 0
     for name in _relations(con):
         full_rows = con.sql(f"select * from {name} order by all").fetchall()
-        inc_rows = con.sql(f"select * from incremental.{name} order by all").fetchall()
+        inc_rows = con.sql(f"select * from other.{name} order by all").fetchall()
         assert len(full_rows) == len(inc_rows), name
         for full_row, inc_row in zip(full_rows, inc_rows, strict=True):
             assert all(_same(a, b) for a, b in zip(full_row, inc_row, strict=True)), (

@@ -9,9 +9,20 @@
 -- (a conversation id on the span or its trace) and an intact parent chain (it is a root,
 -- or its parent is stored); an LLM call also needs its model and, unless it failed, its
 -- input and output tokens.
+-- Only the columns the facts use are kept (the three `fleet.*` attributes the cases read
+-- among them): this table holds every span of the build in memory.
 -- materialized: slice
-with spans as (
-    select * from stg_spans
+with spans as not materialized (
+    select
+        trace_id, span_id, parent_span_id, agent_name, agent_version, conversation_id,
+        operation, provider, request_model, response_model, response_id,
+        started_at, ended_at, duration_ms,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+        status, error_type, tool_name, service_tier, reported_cost_usd,
+        attributes['fleet.case.outcome'] as case_outcome,
+        attributes['fleet.intent'] as intent,
+        attributes['fleet.fallback'] = 'true' as is_fallback
+    from stg_spans
 ),
 
 traces as (
@@ -27,25 +38,31 @@ traces as (
     group by trace_id
 ),
 
-parents as (
-    select trace_id, span_id as parent_span_id, true as is_stored
-    from spans
+-- the rare spans whose parent is not stored, and the rare second emissions of a call:
+-- small tables, so joining them back costs next to nothing
+broken_chains as (
+    select child.trace_id, child.span_id
+    from spans as child
+    where child.parent_span_id is not null
+        and not exists (
+            select 1 from spans as parent
+            where parent.trace_id = child.trace_id and parent.span_id = child.parent_span_id
+        )
 ),
 
-copies as (
-    select
-        trace_id,
-        span_id,
-        response_id is not null and row_number() over (
-            partition by trace_id, response_id
-            order by
-                (input_tokens is not null)::int + (output_tokens is not null)::int
-                + (cache_read_tokens is not null)::int + (reasoning_tokens is not null)::int
-                desc,
-                started_at,
-                span_id
-        ) > 1 as is_duplicate_call
+duplicate_calls as (
+    select trace_id, span_id
     from spans
+    where response_id is not null
+    qualify row_number() over (
+        partition by trace_id, response_id
+        order by
+            (input_tokens is not null)::int + (output_tokens is not null)::int
+            + (cache_read_tokens is not null)::int + (reasoning_tokens is not null)::int
+            desc,
+            started_at,
+            span_id
+    ) > 1
 ),
 
 attributed as (
@@ -60,18 +77,18 @@ attributed as (
                 spans.conversation_id, traces.trace_conversation_id, spans.trace_id
             ) as conversation_id
         ),
-        copies.is_duplicate_call,
+        duplicate_calls.span_id is not null as is_duplicate_call,
         spans.operation in (
             'chat', 'text_completion', 'generate_content', 'embeddings', 'completion'
-        ) and not copies.is_duplicate_call as is_llm_call,
+        ) and duplicate_calls.span_id is null as is_llm_call,
         coalesce(spans.response_model, spans.request_model) as model,
-        spans.parent_span_id is null or parents.is_stored is not null as has_parent_chain,
+        broken_chains.span_id is null as has_parent_chain,
         coalesce(spans.conversation_id, traces.trace_conversation_id) is not null
             as has_case_id
     from spans
     left join traces using (trace_id)
-    left join copies using (trace_id, span_id)
-    left join parents using (trace_id, parent_span_id)
+    left join duplicate_calls using (trace_id, span_id)
+    left join broken_chains using (trace_id, span_id)
 ),
 
 final as (

@@ -54,11 +54,10 @@ case_spans as (
         count(*) filter (where is_llm_call) as n_llm_calls,
         count(*) filter (where operation = 'execute_tool') as n_tool_calls,
         count(*) filter (where status = 'error') as n_error_spans,
-        arg_min(attributes['fleet.case.outcome'], started_at)
-            filter (where attributes['fleet.case.outcome'] is not null) as span_outcome,
-        arg_min(attributes['fleet.intent'], started_at)
-            filter (where attributes['fleet.intent'] is not null) as intent,
-        coalesce(bool_or(attributes['fleet.fallback'] = 'true'), false) as is_fallback
+        arg_min(case_outcome, started_at) filter (where case_outcome is not null)
+            as span_outcome,
+        arg_min(intent, started_at) filter (where intent is not null) as intent,
+        coalesce(bool_or(is_fallback), false) as is_fallback
     from spans
     group by agent_name, conversation_id
 ),

@@ -1,4 +1,6 @@
--- stg_evaluations: one row per score from the lake; the latest ingest of a score wins.
+-- stg_evaluations: one row per score (trace_id, span_id, name, evaluated_at) from the lake.
+-- The key is unique in the lake already: ingest quarantines a score whose key is stored
+-- (`pipelines.ingest.seen`) and a file's new version replaces its old one.
 with source as (
     select * from lake_evaluations
 ),
@@ -6,10 +8,6 @@ with source as (
 final as (
     select * exclude (day)
     from source
-    qualify row_number() over (
-        partition by trace_id, span_id, name, evaluated_at
-        order by ingested_at desc, source_file desc
-    ) = 1
 )
 
 select * from final

@@ -1,4 +1,7 @@
--- stg_spans: one row per span (trace_id, span_id) from the lake; the latest ingest wins.
+-- stg_spans: one row per span (trace_id, span_id) from the lake.
+-- The key is unique in the lake already: ingest quarantines a span whose key is stored
+-- (`pipelines.ingest.seen`) and a file's new version replaces its old one, so no
+-- dedupe pass is needed here (one over every span cost more than the rest of a build).
 with source as (
     select * from lake_spans
 ),
@@ -6,9 +9,6 @@ with source as (
 final as (
     select * exclude (day)
     from source
-    qualify row_number() over (
-        partition by trace_id, span_id order by ingested_at desc, source_file desc
-    ) = 1
 )
 
 select * from final
