@@ -1,0 +1,72 @@
+"""Each drift statistic against an independent implementation, to 1e-9."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import ks_2samp
+
+from pipelines.drift.stats import cusum_change_point, js_distance, ks, mean_shift, psi
+
+
+def test_psi_by_hand():
+    # reference median 2.5 splits two bins: reference 2 | 2, current 0 | 4;
+    # + 0.5 smoothing: reference 0.5 | 0.5, current 0.1 | 0.9
+    value = psi(np.array([1.0, 2, 3, 4]), np.array([3.0, 4, 5, 6]), bins=2)
+    expected = (0.1 - 0.5) * math.log(0.1 / 0.5) + (0.9 - 0.5) * math.log(0.9 / 0.5)
+    assert value == pytest.approx(expected, abs=1e-9)
+    assert value == pytest.approx(0.878889830, abs=1e-9)
+
+
+def test_psi_of_a_sample_with_itself_is_zero():
+    sample = np.random.default_rng(1).normal(size=500)
+    assert psi(sample, sample) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.05, 0.3])
+@pytest.mark.parametrize("sizes", [(200, 150), (2000, 3000)])
+def test_ks_matches_scipy(shift, sizes):
+    rng = np.random.default_rng(7)
+    reference = rng.lognormal(7, 0.5, sizes[0])
+    current = rng.lognormal(7 + shift, 0.5, sizes[1])
+    ours = ks(reference, current)
+    theirs = ks_2samp(reference, current, method="asymp")
+    assert ours.statistic == pytest.approx(theirs.statistic, abs=1e-9)
+    assert ours.p_value == pytest.approx(theirs.pvalue, abs=1e-9)
+
+
+def test_ks_with_ties_matches_scipy():
+    reference = np.array([1.0, 1, 2, 2, 3, 3, 3, 4])
+    current = np.array([2.0, 3, 3, 4, 4, 4, 5])
+    ours, theirs = ks(reference, current), ks_2samp(reference, current, method="asymp")
+    assert (ours.statistic, ours.p_value) == pytest.approx((theirs.statistic, theirs.pvalue),
+                                                           abs=1e-9)  # fmt: skip
+
+
+def test_js_distance_matches_scipy():
+    reference = {"refund": 50, "exchange": 30, "complaint": 20}
+    current = {"refund": 20, "exchange": 25, "complaint": 10, "chargeback": 45}
+    labels = sorted(set(reference) | set(current))
+    p = [reference.get(k, 0) for k in labels]
+    q = [current.get(k, 0) for k in labels]
+    assert js_distance(reference, current) == pytest.approx(
+        jensenshannon(p, q, base=2), abs=1e-9)  # fmt: skip
+    assert js_distance(reference, reference) == 0.0
+
+
+def test_mean_shift_interval_brackets_the_shift_and_is_reproducible():
+    rng = np.random.default_rng(3)
+    reference, current = rng.normal(0.80, 0.1, 400), rng.normal(0.68, 0.1, 400)
+    result = mean_shift(reference, current)
+    assert result.shift == pytest.approx(current.mean() - reference.mean(), abs=1e-12)
+    assert result.low < result.shift < result.high < 0  # a drop, the interval excludes 0
+    assert mean_shift(reference, current) == result
+
+
+def test_cusum_dates_a_step():
+    series = np.array([0.8] * 10 + [0.68] * 5)
+    assert cusum_change_point(series) == 10
+    assert cusum_change_point(np.array([0.8] * 6)) is None
