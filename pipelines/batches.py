@@ -96,7 +96,8 @@ def select_batch(con, batch: Batch, catalog: str, span_files: list[Path]) -> Non
     if batch.whole_lake:
         return  # the slice reads the warehouse's lake views
     warehouse = f"{sql_identifier(catalog)}.main"
-    files = [p for p in span_files if lake.partition_day(p) in set(batch.days)]
+    days = set(batch.days)
+    files = [p for p in span_files if lake.partition_day(p) in days]
     traces = f"(select trace_id from temp.main.batch_traces where batch = {batch.number})"
     con.execute(
         f"create view slice.main.lake_spans as select * from {read_parquet_sql(files)} "

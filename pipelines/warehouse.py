@@ -97,8 +97,8 @@ def build(
             touched, files = _build_increment(con, catalog, models, plan, settings, log,
                                               previous, build_id, steps)  # fmt: skip
         else:
-            touched, files = _build_batches(con, catalog, models, plan, settings, log,
-                                            build_id, steps)  # fmt: skip
+            touched, files = _build_batches(con, catalog, models, settings, log, build_id,
+                                            steps)  # fmt: skip
         for model in models:
             if model.materialization != "slice":
                 _run_warehouse_model(con, model, plan, touched.days, files)
@@ -149,12 +149,13 @@ def _build_increment(con, catalog, models, plan, settings, log, previous, build_
     touched = increments.select_slice(con, plan, catalog, settings.lake_dir, log)
     create_seeds(con, catalog, settings, incremental=True)
     _run_slice_models(con, models, steps, "")
-    files = _write_facts(con, catalog, models, previous, touched.days, settings, build_id)
+    files = _write_facts(con, models, previous, touched.days, settings, build_id)
+    _create_empty_facts(con, catalog, models, files)
     _detach_slice(con, catalog)
     return touched, files
 
 
-def _build_batches(con, catalog, models, plan, settings, log, build_id, steps):
+def _build_batches(con, catalog, models, settings, log, build_id, steps):
     """Phases 1 and 2 of a full build, one batch of whole cases at a time."""
     create_seeds(con, catalog, settings, incremental=False)
     span_files = lake.live_files(settings.lake_dir, SPANS, log=log)
@@ -169,12 +170,13 @@ def _build_batches(con, catalog, models, plan, settings, log, build_id, steps):
         facts = [m.name for m in models if m.materialization == "fact"]
         union = " union ".join(f"select distinct day from slice.main.{f}" for f in facts)
         days = sorted(day for (day,) in con.execute(union).fetchall())
-        written = _write_facts(con, catalog, models, None, days, settings,
-                               f"{build_id}-{batch.number}")  # fmt: skip
+        written = _write_facts(con, models, None, days, settings, f"{build_id}-{batch.number}")
         for fact, by_day in written.items():
             merged = files.setdefault(fact, {})
             for day, paths in by_day.items():
                 merged.setdefault(day, []).extend(paths)
+        if batch is planned[-1]:  # only now is it known which facts have no rows at all
+            _create_empty_facts(con, catalog, models, files)
         _detach_slice(con, catalog)
     days = sorted({day for by_day in files.values() for day in by_day})
     return increments.Touched(days), files
@@ -266,21 +268,28 @@ def create_seeds(con, catalog: str, settings: Settings, *, incremental: bool) ->
 # --- phase 2: the facts --------------------------------------------------------------
 
 
-def _write_facts(con, catalog, models, previous, days, settings, build_id):
+def _write_facts(con, models, previous, days, settings, build_id):
     """Rewrite each fact's given day partitions; returns fact → {day: [files]}, the
     previous build's files of the other days included."""
     files: dict[str, dict[date, list[str]]] = {}
+    rewritten = set(days)
     for model in (m for m in models if m.materialization == "fact"):
         old = previous.files(model.name) if previous is not None else {}
-        kept = {day: paths for day, paths in old.items() if day not in set(days)}
+        kept = {day: paths for day, paths in old.items() if day not in rewritten}
         new = _write_fact_days(con, model.name, days, old, settings.marts_dir, build_id)
         files[model.name] = kept | new
-        if not files[model.name]:  # no data yet: an empty table with the fact's columns
+    return files
+
+
+def _create_empty_facts(con, catalog, models, files) -> None:
+    """A fact with no rows at all is an empty table with the fact's columns (the slice
+    still attached knows them), instead of a view over no files."""
+    for model in (m for m in models if m.materialization == "fact"):
+        if not files.get(model.name):
             con.execute(
                 f"create or replace table {sql_identifier(catalog)}.main.{model.name} as "
                 f"select * from slice.main.{model.name} limit 0"
             )
-    return files
 
 
 def _write_fact_days(con, name, days, old_files, marts_dir: Path, build_id: str):
@@ -338,8 +347,7 @@ def _run_warehouse_model(con, model: Model, plan, touched_days, files) -> None:
     kind = model.materialization
     if kind == "fact":
         paths = sorted(p for day_paths in files[model.name].values() for p in day_paths)
-        if paths:  # an earlier batch may have left an empty table of that name
-            con.execute(f"drop table if exists {model.name}")
+        if paths:
             con.execute(f"create or replace view {model.name} as select * from "
                         f"{read_parquet_sql(paths)}")  # fmt: skip
     elif kind == "rollup" and plan.mode == "incremental":

@@ -32,7 +32,7 @@ from pipelines.settings import Settings
 settings = Settings(data_dir=Path(sys.argv[1]), config_dir=Path(sys.argv[2])).resolved()
 """
 FLOOR = """
-import glob, time
+import time
 from pipelines.db import connect, sql_string
 started = time.perf_counter()
 con = connect(memory_limit="4GB")
@@ -49,25 +49,18 @@ assert result.mode == sys.argv[3], (result.mode, result.reason)
 print(peak_rss_mb(), result.seconds, len(result.touched_days), result.n_touched_traces or 0)
 """
 
+
 # Every id that names a trace or a case gets the replica's mark; span ids stay (unique
-# within their trace). Times move by whole weeks, so weekdays and hours stay as made.
-SHIFTED_SPANS = """
-    select * replace (
-        md5(trace_id || {mark}) as trace_id,
-        conversation_id || {mark} as conversation_id,
-        response_id || {mark} as response_id,
-        started_at + to_days({shift}) as started_at,
-        ended_at + to_days({shift}) as ended_at),
-        strftime(started_at + to_days({shift}), '%Y-%m-%d') as day
-"""
-SHIFTED_EVALUATIONS = """
-    select * replace (
-        md5(trace_id || {mark}) as trace_id,
-        conversation_id || {mark} as conversation_id,
-        response_id || {mark} as response_id,
-        evaluated_at + to_days({shift}) as evaluated_at),
-        strftime(evaluated_at + to_days({shift}), '%Y-%m-%d') as day
-"""
+# within their trace). Times move by whole days (whole weeks here), so weekdays and
+# hours stay as made; the `day` partition follows the table's day column.
+def shifted_select(table, mark: str, shift_days: int) -> str:
+    moved = [table.day_from] + (["ended_at"] if table.day_from == "started_at" else [])
+    shifted = ", ".join(f"{c} + to_days({shift_days}) as {c}" for c in moved)
+    return (
+        f"select * replace (md5(trace_id || {mark}) as trace_id, "
+        f"conversation_id || {mark} as conversation_id, response_id || {mark} as response_id, "
+        f"{shifted}), strftime({table.day_from} + to_days({shift_days}), '%Y-%m-%d') as day"
+    )
 
 
 def make_template(root: Path):
@@ -99,20 +92,19 @@ def write_commit(con, template, lake_dir: Path, shift_days: int, replicas: int, 
     days: set[str] = set()
     rows = 0
     lake_dir.mkdir(parents=True, exist_ok=True)
-    for table, shifted in ((SPANS, SHIFTED_SPANS), (EVALUATIONS, SHIFTED_EVALUATIONS)):
+    for table in (SPANS, EVALUATIONS):
         files = lake.live_files(template.lake_dir, table)
         if first_day_only:
             first = min(lake.partition_day(f) for f in files)
             files = [f for f in files if lake.partition_day(f) == first]
-        mark = f"':{shift_days}:' || replica"
-        select = shifted.format(mark=mark, shift=shift_days)
+        select = shifted_select(table, f"':{shift_days}:' || replica", shift_days)
         source = read_parquet_sql([str(f) for f in files], partitioned=False)
         con.execute(
             f"copy ({select} from {source}, range({replicas}) as r(replica)) "
             f"to {sql_string(lake_dir / table.name)} (format parquet, partition_by (day), "
             f"filename_pattern '{key}-{commit_id}-00000-{{i}}', overwrite_or_ignore true)"
         )
-        written = [p for p in (lake_dir / table.name).glob(f"day=*/{key}-*.parquet")]
+        written = list((lake_dir / table.name).glob(f"day=*/{key}-*.parquet"))
         days |= {p.parent.name.removeprefix("day=") for p in written}
         rows += con.execute(f"select count(*) from {read_parquet_sql(written)}").fetchone()[0]
     lake.commit(
