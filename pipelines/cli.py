@@ -254,7 +254,7 @@ def backfill(
 @app.command()
 def demo(
     days: int = typer.Option(90, help="Days of history to generate."),
-    calls_per_day: int = typer.Option(1200, help="Fleet-wide LLM calls per day."),
+    calls_per_day: int = typer.Option(6000, help="Fleet-wide LLM calls per day."),
     seed: int = typer.Option(7, help="Random seed (same seed + end = same data)."),
     end: str = typer.Option(None, help="Last day, YYYY-MM-DD (default: yesterday, UTC)."),
     generate_only: bool = typer.Option(False, help="Only write the raw files and registry."),

@@ -8,10 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from pipelines import warehouse
 from pipelines.db import connect
+from pipelines.drift.alerts import emit_new_alerts
 from pipelines.ingest import FileResult, ingest_paths
 from pipelines.report import queries
 from pipelines.report.render import latest_full_month, render_month
@@ -69,6 +71,25 @@ def build_warehouse(settings: Settings) -> str:
 
 
 @task(cache_policy=NO_CACHE)
+def emit_drift_alerts(settings: Settings) -> int:
+    """New drift alerts: a JSON file, the webhook if configured, this log and an artifact."""
+    logger = get_run_logger()
+    alerts, path = emit_new_alerts(settings)
+    for alert in alerts:
+        logger.warning("drift alert %s: %s", alert["id"], alert["reason"])
+    if alerts:
+        lines = [f"| {a['granularity']} | {a['agent_name']} | {a['metric']} | "
+                 f"{a['window_start']} | {a['reason']} |" for a in alerts]  # fmt: skip
+        create_markdown_artifact(
+            "| window | agent | metric | from | why |\n|---|---|---|---|---|\n" + "\n".join(lines),
+            key="drift-alerts",
+            description=f"{len(alerts)} new drift alert(s), also in {path}",
+        )
+    logger.info("drift: %d new alert(s)", len(alerts))
+    return len(alerts)
+
+
+@task(cache_policy=NO_CACHE)
 def render_report(settings: Settings, month: str) -> str:
     """Render one month's portfolio review."""
     path = render_month(settings, month)
@@ -90,10 +111,12 @@ def months_to_render(settings: Settings, start: str | None, end: str | None) -> 
 
 @flow(name="nightly", log_prints=True)
 def nightly(data_dir: str | None = None, config_dir: str = "config", reports_dir: str = "reports"):
-    """Ingest new files, rebuild the warehouse, render the latest full month."""
+    """Ingest new files, rebuild the warehouse, emit new drift alerts, render the latest
+    full month."""
     settings = _settings(data_dir, config_dir, reports_dir)
     ingest_new_files(settings)
     build_warehouse(settings)
+    emit_drift_alerts(settings)
     return render_report(settings, latest_full_month(settings))
 
 

@@ -31,7 +31,8 @@ from pipelines.settings import Settings
 
 CONFIG_FILES = ("agents.yaml", "prices.yaml", "policy.yaml")
 BUILD_CODE = ("schemas.py", "models.py", "warehouse.py", "increments.py", "batches.py",
-              "pricing.py", "registry.py", "policy.py")  # fmt: skip
+              "pricing.py", "registry.py", "policy.py", "drift/marts.py", "drift/numeric.py",
+              "drift/windows.py", "drift/stats.py")  # fmt: skip
 MAX_CLOSURE_ROUNDS = 20
 
 STATE_DOCS = (

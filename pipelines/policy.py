@@ -1,11 +1,11 @@
-"""`config/policy.yaml`: service-level objectives (and, later, drift and verdict rules).
+"""`config/policy.yaml`: service-level objectives and drift rules (later: verdict rules).
 
 Every value has a default, so a missing file or section means the defaults below.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -84,3 +84,54 @@ def slo_policy_table(config_dir: Path) -> pa.Table:
         for s in SLOS
     ]
     return pa.Table.from_pylist(rows, schema=SLO_POLICY_SCHEMA)
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """How drift is judged (policy.yaml `drift:`); see config/policy.yaml for each field."""
+
+    reference_days: int = 28
+    after_change: str = "previous_version"  # or "trailing"
+    min_current_cases: int = 100
+    min_reference_cases: int = 300
+    psi_warn: float = 0.1
+    psi_alert: float = 0.25
+    ks_p_value: float = 0.01
+    ks_min_statistic: float = 0.1
+    js_alert: float = 0.1
+    chi2_p_value: float = 0.01
+    daily_windows_running: int = 3
+    weekly_windows_running: int = 2
+
+
+AFTER_CHANGE = ("previous_version", "trailing")
+_COUNTS = ("reference_days", "min_current_cases", "min_reference_cases",
+           "daily_windows_running", "weekly_windows_running")  # fmt: skip
+
+
+def drift_policy(config_dir: Path) -> DriftPolicy:
+    """policy.yaml's `drift:` over the defaults; PolicyError names a bad field."""
+    where = f"{config_dir / POLICY_FILE}: drift"
+    given = load_document(config_dir).get("drift") or {}
+    if not isinstance(given, dict):
+        raise PolicyError(f"{where}: must map a setting to its value")
+    known = {f.name for f in fields(DriftPolicy)}
+    for name, value in given.items():
+        if name not in known:
+            names = ", ".join(sorted(known))
+            raise PolicyError(f"{where}: unknown setting {name!r} (known: {names})")
+        if name == "after_change":
+            if value not in AFTER_CHANGE:
+                choices = ", ".join(AFTER_CHANGE)
+                raise PolicyError(f"{where}.{name}: one of {choices}, got {value!r}")
+        elif name in _COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PolicyError(f"{where}.{name}: must be a whole number ≥ 1, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise PolicyError(f"{where}.{name}: must be a number in (0, 1], got {value!r}")
+    result = replace(DriftPolicy(), **given)
+    if result.psi_warn > result.psi_alert:
+        raise PolicyError(
+            f"{where}: psi_warn {result.psi_warn} is above psi_alert {result.psi_alert}"
+        )
+    return result

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 DATA_DIR_ENV = "FLEETLEDGER_DATA_DIR"
+ALERT_WEBHOOK_ENV = "FLEETLEDGER_ALERT_WEBHOOK"
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class Settings:
     duckdb_memory_limit: str = "4GB"
     # a full build runs in batches of whole cases of about this many spans (memory bound)
     spans_per_build_batch: int = 4_000_000
+    # drift alerts are also POSTed here as JSON when set (env FLEETLEDGER_ALERT_WEBHOOK)
+    alert_webhook_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -27,6 +30,8 @@ class Settings:
         values = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" not in values and env.get(DATA_DIR_ENV):
             values["data_dir"] = Path(env[DATA_DIR_ENV])
+        if "alert_webhook_url" not in values and env.get(ALERT_WEBHOOK_ENV):
+            values["alert_webhook_url"] = env[ALERT_WEBHOOK_ENV]
         settings = cls(**values)  # type: ignore[arg-type]
         return settings.resolved()
 

@@ -11,6 +11,8 @@ A build has three phases (materializations: see `pipelines.models`):
 3. warehouse: views over the lake and the facts, then rollups (recomputed only for the
    touched days / weeks / months, the rest copied from the previous warehouse) and
    tables (rebuilt whole), all documented with COMMENT ON.
+4. drift: `drift_daily` and `drift_weekly` (`pipelines.drift`), recomputed whole from
+   the facts.
 
 The new warehouse is written to a temporary file and renamed over the old one, so an
 analyst's open read-only connection keeps reading the old file (and the fact files it
@@ -41,6 +43,7 @@ from pipelines.db import (
     sql_identifier,
     sql_string,
 )
+from pipelines.drift import marts as drift_marts
 from pipelines.ingest import lake
 from pipelines.models import PERIODS, Model, ModelError, ancestors, load_models
 from pipelines.schemas import (
@@ -103,6 +106,7 @@ def build(
             if model.materialization != "slice":
                 _run_warehouse_model(con, model, plan, touched.days, files)
                 steps.done(model)
+        _build_drift(con, settings)
         _export_marts(con, models, settings.marts_dir)
         seconds = time.perf_counter() - started
         result = BuildResult(plan.mode, plan.reason, touched.days, touched.n_traces)
@@ -468,11 +472,20 @@ def _document_state_tables(con) -> None:
         _comment_relation(con, name, doc, columns, "table")
 
 
+def _build_drift(con, settings: Settings) -> None:
+    tables = drift_marts.build_marts(con, policy.drift_policy(settings.config_dir))
+    create_tables(con, tables)
+    for name, table in tables.items():
+        doc, docs = schema_docs(table.schema)
+        _comment_relation(con, name, doc, docs, "table")
+
+
 def _export_marts(con, models: list[Model], marts_dir: Path) -> None:
-    """Each rollup and table mart also as one Parquet file, for tools without DuckDB
-    (the facts already are Parquet)."""
+    """Each rollup and table mart (and the drift marts) also as one Parquet file, for
+    tools without DuckDB (the facts already are Parquet)."""
     marts_dir.mkdir(parents=True, exist_ok=True)
-    for model in models:
-        if model.layer == "marts" and model.materialization in ("rollup", "table"):
-            target = marts_dir / f"{model.name}.parquet"
-            con.execute(f"copy {model.name} to {sql_string(target)} (format parquet)")
+    names = [m.name for m in models
+             if m.layer == "marts" and m.materialization in ("rollup", "table")]  # fmt: skip
+    for name in [*names, *drift_marts.MARTS.values()]:
+        target = marts_dir / f"{name}.parquet"
+        con.execute(f"copy {name} to {sql_string(target)} (format parquet)")

@@ -15,10 +15,11 @@ Cost computation (issue target: ≥ 10M spans through the price join, spans/s):
    price-table join by date and tier, overrides, unpriced detection.
 
 Each timed step runs in its own process, so each peak RSS is its own.
-Warehouse build over ≥ 50M spans: see tests/bench_marts.py.
+Warehouse build over ≥ 50M spans: see tests/bench_marts.py. Drift (≥ 50M-span month, and
+vs Evidently on 1M vs 1M rows): see tests/bench_drift.py.
 
-Run: python -m tests.bench [--spans N] [--cost-spans N] [--marts-spans N]
-                           [--only ingest|cost|marts]
+Run: python -m tests.bench [--spans N] [--cost-spans N] [--marts-spans N] [--drift-spans N]
+                           [--only ingest|cost|marts|drift]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from tests.bench_drift import bench_drift
 from tests.bench_marts import bench_marts
 from tests.benchkit import run as _run
 
@@ -156,7 +158,8 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=2_000_000, help="at least this many")
     parser.add_argument("--cost-spans", type=int, default=10_000_000, help="calls to cost")
     parser.add_argument("--marts-spans", type=int, default=50_000_000, help="lake spans")
-    parser.add_argument("--only", choices=("ingest", "cost", "marts"), help="run one benchmark")
+    parser.add_argument("--drift-spans", type=int, default=50_000_000, help="month spans")
+    parser.add_argument("--only", choices=("ingest", "cost", "marts", "drift"), help="run one")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="fleetledger-bench-"))
     try:
@@ -166,6 +169,8 @@ def main() -> None:
             bench_ingest(root, args.spans)
         if args.only in (None, "marts"):
             bench_marts(root, args.marts_spans)
+        if args.only in (None, "drift"):
+            bench_drift(root, args.drift_spans)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -17,23 +17,50 @@ PSI_BINS = 10
 PSI_SMOOTHING = 0.5
 
 
-def quantile_edges(reference: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
-    """Inner bin edges at the reference's quantiles (ties merged): bins - 1 edges at most."""
-    inner = np.quantile(reference, np.arange(1, bins) / bins)
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
+    """Population stability index over bins at the reference's quantiles."""
+    values, reference_counts, current_counts = histograms(reference, current)
+    return psi_counts(values, reference_counts, current_counts, bins)
+
+
+def histograms(reference: np.ndarray, current: np.ndarray):
+    """(distinct values of both, reference counts, current counts): what the *_counts
+    functions take, so a window's statistics never need its raw values."""
+    values = np.unique(np.concatenate([reference, current]))
+    count = lambda sample: np.bincount(np.searchsorted(values, sample), minlength=len(values))  # noqa: E731
+    return values, count(reference), count(current)
+
+
+def quantile_edges(values: np.ndarray, counts: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
+    """Inner bin edges at the quantiles of the sample `counts` describes (ties merged):
+    numpy's default (linear) quantiles, computed from the histogram."""
+    n = int(counts.sum())
+    through = np.cumsum(counts)  # values[j] holds ranks through[j-1] … through[j]-1
+
+    def at_rank(rank: np.ndarray) -> np.ndarray:
+        return values[np.searchsorted(through, rank, side="right")]
+
+    position = (n - 1) * (np.arange(1, bins) / bins)
+    below = np.floor(position)
+    a, b = at_rank(below), at_rank(np.minimum(below + 1, n - 1))
+    t = position - below
+    # numpy's lerp: from the nearer end
+    inner = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
     return np.unique(inner)
 
 
-def binned_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Smoothed share of values per bin; bin i holds edges[i-1] < v ≤ edges[i]."""
-    counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
-    smoothed = counts + PSI_SMOOTHING
-    return smoothed / smoothed.sum()
+def psi_counts(values, reference_counts, current_counts, bins: int = PSI_BINS) -> float:
+    """PSI of two histograms over the same sorted distinct values; bin i holds
+    edges[i-1] < v ≤ edges[i], and every bin's count gets PSI_SMOOTHING added."""
+    present = reference_counts > 0
+    edges = quantile_edges(values[present], reference_counts[present], bins)
+    bin_of = np.searchsorted(edges, values, side="left")
 
+    def shares(counts):
+        smoothed = np.bincount(bin_of, weights=counts, minlength=len(edges) + 1) + PSI_SMOOTHING
+        return smoothed / smoothed.sum()
 
-def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
-    """Population stability index over bins at the reference's quantiles."""
-    edges = quantile_edges(reference, bins)
-    ref, cur = binned_shares(reference, edges), binned_shares(current, edges)
+    ref, cur = shares(reference_counts), shares(current_counts)
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
@@ -47,13 +74,20 @@ def ks(reference: np.ndarray, current: np.ndarray) -> KsResult:
     """Two-sample Kolmogorov–Smirnov: the largest gap between the two ECDFs, and its
     two-sided p-value from the Kolmogorov distribution at the effective sample size
     n·m/(n+m) (what scipy calls the asymptotic method)."""
-    pooled = np.sort(np.concatenate([reference, current]))
-    ref_cdf = np.searchsorted(np.sort(reference), pooled, side="right") / len(reference)
-    cur_cdf = np.searchsorted(np.sort(current), pooled, side="right") / len(current)
-    statistic = float(np.max(np.abs(ref_cdf - cur_cdf)))
-    n, m = len(reference), len(current)
-    effective = round(n * m / (n + m))
-    return KsResult(statistic, float(np.clip(kstwo.sf(statistic, effective), 0, 1)))
+    _, reference_counts, current_counts = histograms(reference, current)
+    statistic = ks_statistic_counts(reference_counts, current_counts)
+    return KsResult(statistic, ks_p_value(statistic, len(reference), len(current)))
+
+
+def ks_statistic_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """KS statistic of two histograms over the same sorted distinct values."""
+    ref_cdf = np.cumsum(reference_counts) / reference_counts.sum()
+    cur_cdf = np.cumsum(current_counts) / current_counts.sum()
+    return float(np.max(np.abs(ref_cdf - cur_cdf)))
+
+
+def ks_p_value(statistic: float, n: int, m: int) -> float:
+    return float(np.clip(kstwo.sf(statistic, round(n * m / (n + m))), 0, 1))
 
 
 def js_distance(reference_counts: dict[str, int], current_counts: dict[str, int]) -> float:
@@ -83,11 +117,41 @@ def mean_shift(
 ) -> MeanShift:
     """Difference of means with a percentile bootstrap 95 % interval (both samples
     resampled with replacement; a fixed seed, so a rebuild gives the same interval)."""
+    return mean_shift_counts(
+        *np.unique(reference, return_counts=True),
+        *np.unique(current, return_counts=True),
+        resamples=resamples,
+        seed=seed,
+    )
+
+
+def mean_shift_counts(
+    reference_values: np.ndarray,
+    reference_counts: np.ndarray,
+    current_values: np.ndarray,
+    current_counts: np.ndarray,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> MeanShift:
+    """mean_shift over histograms (distinct values and how often each occurs). Drawing n
+    values with replacement from a sample is drawing multinomial(n, counts / n) counts of
+    its distinct values, so each resample costs the number of distinct values, not n."""
     rng = np.random.default_rng(seed)
-    ref_means = rng.choice(reference, (resamples, len(reference))).mean(axis=1)
-    cur_means = rng.choice(current, (resamples, len(current))).mean(axis=1)
-    low, high = np.percentile(cur_means - ref_means, [2.5, 97.5])
-    return MeanShift(float(current.mean() - reference.mean()), float(low), float(high))
+
+    def resampled_means(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        n = int(counts.sum())
+        return rng.multinomial(n, counts / n, size=resamples) @ values / n
+
+    def mean(values: np.ndarray, counts: np.ndarray) -> float:
+        return float(values @ counts / counts.sum())
+
+    differences = resampled_means(current_values, current_counts) - resampled_means(
+        reference_values, reference_counts
+    )
+    low, high = np.percentile(differences, [2.5, 97.5])
+    shift = mean(current_values, current_counts) - mean(reference_values, reference_counts)
+    return MeanShift(shift, float(low), float(high))
 
 
 def cusum_change_point(series: np.ndarray) -> int | None:

@@ -185,7 +185,7 @@ def generate_demo(
     config_dir: Path,
     *,
     days: int = 90,
-    calls_per_day: int = 1200,
+    calls_per_day: int = 6000,
     seed: int = 7,
     end: date | None = None,
     progress=None,

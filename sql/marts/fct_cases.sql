@@ -17,11 +17,14 @@
 --   n_audit_complete_spans: spans with every field an audit needs (see int_spans__attributed)
 --   n_llm_calls: LLM calls (duplicate emissions of one call counted once)
 --   n_tool_calls: tool executions
+--   tool_names: the tools the case executed, in order (one entry per execution)
 --   n_error_spans: spans with status error
 --   intent: the case's `fleet.intent`
 --   is_fallback: a span set `fleet.fallback` = true
 --   cost_usd: cost of the case's LLM calls (NULL when none is priced)
 --   n_unpriced_calls: LLM calls with no price and no reported cost
+--   input_tokens: input tokens of the case's LLM calls, cached included
+--   output_tokens: output tokens of the case's LLM calls, reasoning included
 --   outcome: resolved, escalated, abandoned, fallback or unknown
 --   is_resolved: outcome = resolved
 --   quality_score: mean of the case's scores on the agent's quality metric (NULL: unscored)
@@ -53,6 +56,8 @@ case_spans as (
         count(*) filter (where is_audit_complete) as n_audit_complete_spans,
         count(*) filter (where is_llm_call) as n_llm_calls,
         count(*) filter (where operation = 'execute_tool') as n_tool_calls,
+        list(coalesce(tool_name, 'unknown') order by started_at)
+            filter (where operation = 'execute_tool') as tool_names,
         count(*) filter (where status = 'error') as n_error_spans,
         arg_min(case_outcome, started_at) filter (where case_outcome is not null)
             as span_outcome,
@@ -67,7 +72,9 @@ case_costs as (
         agent_name,
         conversation_id,
         sum(cost_usd) as cost_usd,
-        count(*) filter (where cost_source = 'unpriced') as n_unpriced_calls
+        count(*) filter (where cost_source = 'unpriced') as n_unpriced_calls,
+        sum(input_tokens) as input_tokens,
+        sum(output_tokens) as output_tokens
     from calls
     group by agent_name, conversation_id
 ),
@@ -113,11 +120,14 @@ final as (
         case_spans.n_audit_complete_spans,
         case_spans.n_llm_calls,
         case_spans.n_tool_calls,
+        coalesce(case_spans.tool_names, []) as tool_names,
         case_spans.n_error_spans,
         case_spans.intent,
         case_spans.is_fallback,
         case_costs.cost_usd,
         coalesce(case_costs.n_unpriced_calls, 0) as n_unpriced_calls,
+        case_costs.input_tokens,
+        case_costs.output_tokens,
         case
             when coalesce(case_scores.evaluated_outcome, case_spans.span_outcome) in (
                 'resolved', 'escalated', 'abandoned', 'fallback'

@@ -1,0 +1,75 @@
+"""Drift alerts: the first window of each alert episode in drift_daily / drift_weekly,
+emitted once. A ledger (DATA/alerts/sent.jsonl) remembers every alert ever emitted, so
+re-running the nightly flow never sends the same alert twice."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.db import connect
+from pipelines.drift.marts import MARTS
+from pipelines.settings import Settings
+
+COLUMNS = ("agent_name", "metric", "window_start", "window_end", "reference_start",
+           "reference_end", "n_current", "n_reference", "current_mean", "reference_mean",
+           "mean_shift_low", "mean_shift_high", "change_point_day", "reason")  # fmt: skip
+
+
+def alerts_in_warehouse(warehouse_path: Path) -> list[dict]:
+    """Every alert episode's first window, both granularities, with an `id`."""
+    con = connect(warehouse_path, read_only=True)
+    try:
+        alerts = []
+        for granularity, mart in MARTS.items():
+            rows = (
+                con.sql(
+                    f"select {', '.join(COLUMNS)} from {mart} where is_new_alert "
+                    "order by window_start, agent_name, metric"
+                )
+                .pl()
+                .to_dicts()
+            )
+            for row in rows:
+                row = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
+                key = f"{granularity}/{row['agent_name']}/{row['metric']}/{row['window_start']}"
+                alerts.append({"id": key, "granularity": granularity, **row})
+        return alerts
+    finally:
+        con.close()
+
+
+def emit_new_alerts(
+    settings: Settings, *, now: datetime | None = None
+) -> tuple[list[dict], Path | None]:
+    """Alerts not emitted before: written to DATA/alerts/drift-<time>.json, posted to the
+    webhook when one is configured, then added to the ledger. Returns them and the file."""
+    alerts_dir = settings.data_dir / "alerts"
+    ledger = alerts_dir / "sent.jsonl"
+    sent = set()
+    if ledger.exists():
+        sent = {json.loads(line)["id"] for line in ledger.read_text().splitlines() if line}
+    new = [a for a in alerts_in_warehouse(settings.warehouse_path) if a["id"] not in sent]
+    if not new:
+        return [], None
+    alerts_dir.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    path = alerts_dir / f"drift-{stamp}.json"
+    path.write_text(json.dumps({"alerts": new}, indent=2))
+    if settings.alert_webhook_url:
+        post_json(settings.alert_webhook_url, {"source": "fleetledger", "alerts": new})
+    with ledger.open("a") as handle:
+        for alert in new:
+            handle.write(json.dumps({"id": alert["id"], "file": path.name}) + "\n")
+    return new, path
+
+
+def post_json(url: str, payload: dict) -> None:
+    """POST the payload as JSON; raises on a non-2xx answer or no answer within 10 s."""
+    request = urllib.request.Request(
+        url, json.dumps(payload).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()

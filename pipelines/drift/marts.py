@@ -1,0 +1,323 @@
+"""`drift_daily` and `drift_weekly`: every agent's metrics, window by window, against a
+reference window, with the statistics, thresholds, sample sizes and the verdict.
+
+DuckDB does the counting (`sql/drift/*.sql`: daily histograms and category counts, and
+for the categorical mixes the JS distance and chi-square); `numeric.py` turns the daily
+histograms into each window's PSI, KS and means; this module picks the windows
+(`windows.py`), adds the p-values, the bootstrap interval and change point of alerting
+rows, and judges each row by config/policy.yaml.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from scipy.stats import chi2, kstwo
+
+from pipelines.drift import stats
+from pipelines.drift.numeric import numeric_stats
+from pipelines.drift.windows import AgentDay, Window, agent_windows
+from pipelines.models import SQL_DIR
+from pipelines.policy import DriftPolicy
+from pipelines.schemas import documented_schema
+
+DRIFT_SQL_DIR = SQL_DIR / "drift"
+MARTS = {"daily": "drift_daily", "weekly": "drift_weekly"}
+INSUFFICIENT = "insufficient data"
+
+DRIFT_SCHEMA = documented_schema(
+    "Drift: one row per agent, metric and window, against its reference window.",
+    ("agent_name", pa.string(), "Agent."),
+    (
+        "metric",
+        pa.string(),
+        "quality, latency_ms, cost_per_case_usd, input_tokens, "
+        "output_tokens (numeric); outcome, intent, tool, model (categorical mixes).",
+    ),
+    ("metric_kind", pa.string(), "numeric or categorical."),
+    ("window_start", pa.date32(), "First day of the current window (UTC)."),
+    ("window_end", pa.date32(), "Last day of the current window."),
+    ("reference_start", pa.date32(), "First day of the reference window."),
+    ("reference_end", pa.date32(), "Last day of the reference window."),
+    (
+        "reference_kind",
+        pa.string(),
+        "trailing: the days before the window; previous_version: "
+        "the last days before the agent's latest version or model change.",
+    ),
+    ("n_current", pa.int64(), "Values in the current window (cases; tool or LLM calls)."),
+    ("n_reference", pa.int64(), "Values in the reference window."),
+    ("current_mean", pa.float64(), "Mean in the current window (numeric)."),
+    ("reference_mean", pa.float64(), "Mean in the reference window (numeric)."),
+    ("mean_shift", pa.float64(), "current_mean − reference_mean."),
+    (
+        "mean_shift_low",
+        pa.float64(),
+        "Bootstrap 95 % interval of the shift, low end (numeric: the first window of each alert).",
+    ),
+    ("mean_shift_high", pa.float64(), "Bootstrap 95 % interval, high end."),
+    (
+        "change_point_day",
+        pa.date32(),
+        "CUSUM change point of the metric's daily means from "
+        "reference_start to window_end: the first day after the change (alerting numeric rows).",
+    ),
+    ("psi", pa.float64(), "Population stability index, 10 bins at reference deciles."),
+    ("psi_warn", pa.float64(), "PSI warning threshold (policy.yaml drift.psi_warn)."),
+    ("psi_alert", pa.float64(), "PSI alert threshold (drift.psi_alert)."),
+    ("ks_statistic", pa.float64(), "Two-sample Kolmogorov–Smirnov statistic."),
+    ("ks_p_value", pa.float64(), "Its two-sided p-value (asymptotic)."),
+    ("ks_p_threshold", pa.float64(), "KS flags when p is below this (drift.ks_p_value)…"),
+    ("ks_min_statistic", pa.float64(), "…and the statistic at least this."),
+    ("js_distance", pa.float64(), "Jensen–Shannon distance of the mixes, base 2 (categorical)."),
+    ("js_alert", pa.float64(), "JS alert threshold (drift.js_alert)."),
+    ("chi2_p_value", pa.float64(), "Chi-square test p-value of the two mixes."),
+    ("chi2_p_threshold", pa.float64(), "JS flags only when chi2_p_value is below this."),
+    ("moved_category", pa.string(), "The category whose share moved most (categorical)."),
+    ("moved_reference_share", pa.float64(), "Its share in the reference window."),
+    ("moved_current_share", pa.float64(), "Its share in the current window."),
+    ("crosses_alert", pa.bool_(), "The alert thresholds are crossed in this window."),
+    ("windows_running", pa.int64(), "Windows running (insufficient ones skipped) that cross."),
+    (
+        "verdict",
+        pa.string(),
+        "ok; warn (a warning threshold, or the alert thresholds not yet "
+        "crossed for long enough); alert; insufficient data (too few values to judge).",
+    ),
+    ("is_new_alert", pa.bool_(), "The first alert window of an episode (the one alerts name)."),
+    ("reason", pa.string(), "Why: the statistics against their thresholds, in words."),
+)
+
+
+def _sql(name: str) -> str:
+    return (DRIFT_SQL_DIR / f"{name}.sql").read_text()
+
+
+def build_marts(con, policy: DriftPolicy) -> dict[str, pa.Table]:
+    """drift_daily and drift_weekly from the warehouse's fct_cases and fct_llm_calls."""
+    configs = con.sql(_sql("daily_configs")).pl()
+    if configs.is_empty():
+        return {name: DRIFT_SCHEMA.empty_table() for name in MARTS.values()}
+    windows = _windows(configs, policy)
+    since = min(w.reference_start for w in windows)
+    con.register("drift_windows", _windows_table(windows))
+    con.execute(f"create or replace temp table drift_numeric as {_sql('numeric_values')}",
+                {"since": since})  # fmt: skip
+    con.execute(f"create or replace temp table drift_categorical as "
+                f"{_sql('categorical_values')}", {"since": since})  # fmt: skip
+    numeric = numeric_stats(con.sql("select * from drift_numeric").pl(), windows)
+    categorical = con.sql(_sql("categorical_stats")).pl()
+    rows = judge(windows, numeric, categorical, policy)
+    _add_evidence(con, windows, rows)
+    con.unregister("drift_windows")
+    con.execute("drop table drift_numeric; drop table drift_categorical")
+    return {
+        MARTS[granularity]: pa.Table.from_pylist(
+            [r for r in rows if windows[r["window_id"]].granularity == granularity],
+            schema=DRIFT_SCHEMA,
+        )
+        for granularity in MARTS
+    }
+
+
+def _windows(configs: pl.DataFrame, policy: DriftPolicy) -> list[Window]:
+    last_day = configs["day"].max()
+    by_agent: dict[str, list[AgentDay]] = defaultdict(list)
+    for row in configs.iter_rows(named=True):
+        by_agent[row["agent_name"]].append(AgentDay(row["day"], row["agent_version"], row["model"]))
+    return [
+        window
+        for agent, days in by_agent.items()
+        for window in agent_windows(agent, days, last_day, policy)
+    ]
+
+
+def _windows_table(windows: list[Window]) -> pa.Table:
+    return pa.table(
+        {
+            "window_id": list(range(len(windows))),
+            "agent_name": [w.agent_name for w in windows],
+            "window_start": [w.window_start for w in windows],
+            "window_end": [w.window_end for w in windows],
+            "reference_start": [w.reference_start for w in windows],
+            "reference_end": [w.reference_end for w in windows],
+        }
+    )
+
+
+def judge(
+    windows: list[Window], numeric: pl.DataFrame, categorical: pl.DataFrame, policy: DriftPolicy
+) -> list[dict]:
+    """One row per window and metric, with p-values, thresholds and the verdict."""
+    rows = _with_p_values(numeric, categorical, policy).to_dicts()
+    for row in rows:
+        window = windows[row["window_id"]]
+        row |= {
+            "agent_name": window.agent_name,
+            "window_start": window.window_start,
+            "window_end": window.window_end,
+            "reference_start": window.reference_start,
+            "reference_end": window.reference_end,
+            "reference_kind": window.reference_kind,
+            "mean_shift": _difference(row["current_mean"], row["reference_mean"]),
+            "psi_warn": policy.psi_warn,
+            "psi_alert": policy.psi_alert,
+            "ks_p_threshold": policy.ks_p_value,
+            "ks_min_statistic": policy.ks_min_statistic,
+            "js_alert": policy.js_alert,
+            "chi2_p_threshold": policy.chi2_p_value,
+        }
+        row["reason"], row["crosses_alert"], crosses_warn = _crossings(row, policy)
+        row["verdict"] = (
+            INSUFFICIENT
+            if row["crosses_alert"] is None
+            else ("warn" if row["crosses_alert"] or crosses_warn else "ok")
+        )
+    rows.sort(key=lambda r: (windows[r["window_id"]].granularity, r["agent_name"], r["metric"],
+                             r["window_start"]))  # fmt: skip
+    _apply_persistence(rows, windows, policy)
+    return rows
+
+
+def _with_p_values(numeric: pl.DataFrame, categorical: pl.DataFrame, policy) -> pl.DataFrame:
+    """KS p-values (only where there are enough values to judge: scipy's kstwo.sf is
+    slow for large samples) and chi-square p-values."""
+    n, m = numeric["n_current"].to_numpy(), numeric["n_reference"].to_numpy()
+    judged = (n >= policy.min_current_cases) & (m >= policy.min_reference_cases)
+    effective = np.round(n[judged] * m[judged] / (n[judged] + m[judged]))
+    ks_p = np.full(len(n), np.nan)
+    ks_p[judged] = np.clip(kstwo.sf(numeric["ks_statistic"].to_numpy()[judged], effective), 0, 1)
+    numeric = numeric.with_columns(
+        metric_kind=pl.lit("numeric"), ks_p_value=pl.Series(ks_p).fill_nan(None)
+    )
+    statistic = categorical["chi2_statistic"].fill_null(0).to_numpy()
+    dof = categorical["chi2_dof"].fill_null(0).to_numpy()
+    chi2_p = np.where(dof > 0, chi2.sf(statistic, np.maximum(dof, 1)), 1.0)
+    categorical = categorical.with_columns(
+        metric_kind=pl.lit("categorical"),
+        chi2_p_value=pl.Series(chi2_p).fill_nan(None),
+    ).drop("chi2_statistic", "chi2_dof")
+    return pl.concat([numeric, categorical], how="diagonal_relaxed")
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _crossings(row: dict, policy: DriftPolicy) -> tuple[str, bool | None, bool]:
+    """(reason, alert thresholds crossed — None when too few values, warn crossed)."""
+    n, m = row["n_current"], row["n_reference"]
+    if n < policy.min_current_cases or m < policy.min_reference_cases:
+        return (
+            f"{INSUFFICIENT}: {n} current (need {policy.min_current_cases}), "
+            f"{m} reference (need {policy.min_reference_cases})",
+            None,
+            False,
+        )
+    if row["metric_kind"] == "numeric":
+        psi, d, p = row["psi"], row["ks_statistic"], row["ks_p_value"]
+        ks_flags = p < policy.ks_p_value and d >= policy.ks_min_statistic
+        alert = psi >= policy.psi_alert or ks_flags
+        warn = psi >= policy.psi_warn
+        reason = (
+            f"PSI {psi:.3f} ({_against(psi, policy.psi_warn, policy.psi_alert)}); "
+            f"KS {d:.3f} p={p:.2g} ({'flags' if ks_flags else 'does not flag'}: needs "
+            f"p < {policy.ks_p_value:g} and ≥ {policy.ks_min_statistic:g}); "
+            f"mean {row['reference_mean']:.4g} → {row['current_mean']:.4g}"
+        )
+        return reason, alert, warn
+    js, p = row["js_distance"], row["chi2_p_value"]
+    alert = js >= policy.js_alert and p < policy.chi2_p_value
+    reason = (
+        f"JS {js:.3f} ({'≥' if js >= policy.js_alert else '<'} {policy.js_alert:g}), "
+        f"chi-square p={p:.2g} ({'<' if p < policy.chi2_p_value else '≥'} "
+        f"{policy.chi2_p_value:g}); {row['moved_category']} "
+        f"{row['moved_reference_share']:.0%} → {row['moved_current_share']:.0%}"
+    )
+    return reason, alert, False
+
+
+def _against(value: float, warn: float, alert: float) -> str:
+    if value >= alert:
+        return f"≥ alert {alert:g}"
+    if value >= warn:
+        return f"≥ warn {warn:g}"
+    return f"< warn {warn:g}"
+
+
+def _apply_persistence(rows: list[dict], windows: list[Window], policy: DriftPolicy) -> None:
+    """An alert needs the alert thresholds crossed in N windows running (windows with
+    too few values are skipped, not counted); `is_new_alert` marks an episode's first."""
+    needed = {"daily": policy.daily_windows_running, "weekly": policy.weekly_windows_running}
+    series = None
+    running, alerting = 0, False
+    for row in rows:
+        granularity = windows[row["window_id"]].granularity
+        key = (granularity, row["agent_name"], row["metric"])
+        if key != series:
+            series, running, alerting = key, 0, False
+        row["windows_running"] = running
+        row["is_new_alert"] = False
+        if row["crosses_alert"] is None:
+            continue
+        running = running + 1 if row["crosses_alert"] else 0
+        row["windows_running"] = running
+        if running >= needed[granularity]:
+            row["verdict"] = "alert"
+            row["reason"] += f"; alert thresholds crossed {running} window(s) running"
+            row["is_new_alert"] = not alerting
+        elif row["crosses_alert"]:
+            row["reason"] += (
+                f"; alert thresholds crossed {running} of {needed[granularity]} window(s) needed"
+            )
+        alerting = row["verdict"] == "alert"
+
+
+def _add_evidence(con, windows: list[Window], rows: list[dict]) -> None:
+    """The CUSUM change point of every alerting numeric row, and the bootstrap interval
+    of the mean shift of each alert's first window: the evidence an analyst reads (a
+    bootstrap costs ~0.1 s, so not for every row)."""
+    flagged = [r for r in rows if r["metric_kind"] == "numeric" and r["verdict"] == "alert"]
+    if not flagged:
+        return
+    keys = pa.table({"window_id": [r["window_id"] for r in flagged],
+                     "metric": [r["metric"] for r in flagged]})  # fmt: skip
+    con.register("drift_flagged", keys)
+    histograms = con.sql(
+        """
+        select flagged.window_id, flagged.metric, values.value,
+            sum(values.n) filter (where values.day >= windows.window_start)::bigint as cur,
+            sum(values.n) filter (where values.day < windows.window_start)::bigint as ref
+        from drift_flagged as flagged
+        inner join drift_windows as windows using (window_id)
+        inner join drift_numeric as values
+            on values.agent_name = windows.agent_name and values.metric = flagged.metric
+            and (values.day between windows.window_start and windows.window_end
+                or values.day between windows.reference_start and windows.reference_end)
+        group by all
+        order by all
+        """
+    ).pl()
+    daily_means = con.sql(
+        "select agent_name, metric, day, sum(n * value) / sum(n) as mean from drift_numeric "
+        "group by all order by all"
+    ).pl()
+    con.unregister("drift_flagged")
+    by_key = histograms.partition_by("window_id", "metric", as_dict=True)
+    means = daily_means.partition_by("agent_name", "metric", as_dict=True)
+    for row in flagged:
+        histogram = by_key[(row["window_id"], row["metric"])]
+        values = histogram["value"].to_numpy()
+        cur, ref = (histogram[c].fill_null(0).to_numpy() for c in ("cur", "ref"))
+        if row["is_new_alert"]:
+            shift = stats.mean_shift_counts(values[ref > 0], ref[ref > 0], values[cur > 0],
+                                            cur[cur > 0])  # fmt: skip
+            row["mean_shift_low"], row["mean_shift_high"] = shift.low, shift.high
+        series = means[(row["agent_name"], row["metric"])].filter(
+            pl.col("day").is_between(row["reference_start"], row["window_end"])
+        )
+        point = stats.cusum_change_point(series["mean"].to_numpy())
+        row["change_point_day"] = None if point is None else series["day"][point]

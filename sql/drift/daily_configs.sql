@@ -1,0 +1,20 @@
+-- Each agent's configuration per day: its most common version and model. A day whose
+-- configuration differs from the agent's previous day with data starts a new one.
+with versions as (
+    select agent_name, day, mode(agent_version) as agent_version
+    from fct_cases
+    where agent_name is not null
+    group by all
+),
+
+models as (
+    select agent_name, day, mode(model) as model
+    from fct_llm_calls
+    where agent_name is not null
+    group by all
+)
+
+select agent_name, day, versions.agent_version, models.model
+from versions
+left join models using (agent_name, day)
+order by agent_name, day

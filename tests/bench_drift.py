@@ -1,0 +1,182 @@
+"""`make bench` part 4: drift.
+
+1. Drift for all agents over a month of ≥ 50M spans: a 30-day demo month (generator,
+   `fleetledger ingest`, build) gives real facts; DuckDB replicates its cases and calls
+   (values jittered so histograms grow as real traffic would) until their spans reach
+   the target, into a warehouse of facts only; `drift.build_marts` then runs in its own
+   process: wall time and peak RSS.
+2. The same statistics against Evidently's data-drift report on the same 1M vs 1M rows
+   (latency, input tokens, score, intent), Evidently in its own venv (it needs pandas < 3):
+   times, the ratio, and the values both compute side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from tests.benchkit import run
+
+MONTH_DAYS = 30
+CALLS_PER_DAY = 6000
+EVIDENTLY = ("evidently==0.7.23", "pandas<3")
+ROWS = 1_000_000
+
+DRIFT = """
+import sys, time
+from pathlib import Path
+from pipelines.db import connect
+from pipelines.drift.marts import build_marts
+from pipelines.policy import DriftPolicy
+started = time.perf_counter()
+con = connect(sys.argv[1], memory_limit="8GB")
+marts = build_marts(con, DriftPolicy())
+rows = sum(t.num_rows for t in marts.values())
+alerts = sum(sum(t["is_new_alert"].to_pylist()) for t in marts.values())
+print(peak_rss_mb(), rows, alerts, time.perf_counter() - started)
+"""
+
+
+def bench_drift(root: Path, spans_wanted: int) -> None:
+    print(f"\n== drift over a month of ≥ {spans_wanted:,} spans ==")
+    warehouse, spans, cases = _month_of_facts(root, spans_wanted)
+    elapsed, values = run("drift marts (all agents, month)", DRIFT, str(warehouse))
+    print(f"  {spans:,} spans, {cases:,} cases: {values[1]} drift rows, {values[2]} alerts; "
+          f"{spans / elapsed:,.0f} spans/s")  # fmt: skip
+    bench_evidently(root)
+
+
+def _month_of_facts(root: Path, spans_wanted: int) -> tuple[Path, int, int]:
+    from pipelines import warehouse
+    from pipelines.db import connect
+    from pipelines.ingest import ingest_paths
+    from pipelines.settings import Settings
+    from pipelines.synth import generate_demo
+
+    started = time.perf_counter()
+    settings = Settings(data_dir=root / "month", config_dir=root / "month-config").resolved()
+    generate_demo(settings.data_dir, settings.config_dir, days=MONTH_DAYS,
+                  calls_per_day=CALLS_PER_DAY, seed=3, end=date(2026, 10, 31))  # fmt: skip
+    ingest_paths([settings.raw_dir], settings)
+    warehouse.build(settings)
+    target = root / "drift-month.duckdb"
+    con = connect(target, memory_limit="8GB")
+    con.execute(f"attach '{settings.warehouse_path}' as month (read_only)")
+    month_spans = con.execute("select sum(n_spans) from month.fct_cases").fetchall()[0][0]
+    copies = math.ceil(spans_wanted / month_spans)
+    # jitter: ms, tokens and micro-dollars vary by copy, as more traffic would
+    con.execute(f"""
+        create table fct_cases as
+        select cases.* replace (
+            duration_ms + copy % 97 as duration_ms,
+            input_tokens + copy % 89 as input_tokens,
+            output_tokens + copy % 13 as output_tokens,
+            cost_usd * (1 + (copy % 101) / 10000) as cost_usd,
+            conversation_id || '-' || copy as conversation_id
+        )
+        from month.fct_cases as cases, range({copies}) as copies(copy)
+    """)
+    con.execute(f"""
+        create table fct_llm_calls as
+        select agent_name, day, model from month.fct_llm_calls, range({copies})
+    """)
+    spans, cases = con.execute("select sum(n_spans), count(*) from fct_cases").fetchall()[0]
+    con.close()
+    print(f"{'month of facts (demo ×' + str(copies) + ')':<38} "
+          f"{time.perf_counter() - started:8.2f} s")  # fmt: skip
+    return target, int(spans), int(cases)
+
+
+DATA = """
+import numpy as np
+rng = np.random.default_rng(1)
+n = {rows}
+intents = np.array(["billing", "shipping", "returns", "account"])
+def sample(latency_scale, score_shift, intent_p):
+    return {{
+        "latency_ms": np.round(rng.lognormal(7.3, 0.5, n) * latency_scale),
+        "input_tokens": np.round(rng.lognormal(7.5, 0.45, n)),
+        "score": np.round(np.clip(rng.normal(0.86 + score_shift, 0.07, n), 0, 1), 3),
+        "intent": intents[rng.choice(4, n, p=intent_p)],
+    }}
+reference = sample(1.0, 0.0, [0.25, 0.25, 0.25, 0.25])
+current = sample(1.15, -0.02, [0.2, 0.2, 0.2, 0.4])
+"""
+
+OURS = """
+import time
+from collections import Counter
+from pipelines.drift import stats
+started = time.perf_counter()
+result = {}
+for column in ("latency_ms", "input_tokens", "score"):
+    values, ref, cur = stats.histograms(reference[column], current[column])
+    d = stats.ks_statistic_counts(ref, cur)
+    result[column] = {"psi": stats.psi_counts(values, ref, cur), "ks": d,
+                      "ks_p": stats.ks_p_value(d, len(reference[column]), len(current[column]))}
+mixes = [dict(zip(*np.unique(s["intent"], return_counts=True))) for s in (reference, current)]
+result["intent"] = {"js": stats.js_distance(*mixes)}
+import json
+print(peak_rss_mb(), time.perf_counter() - started, json.dumps(result, default=float))
+"""
+
+EVIDENTLY_RUN = """
+import time, json
+import pandas as pd
+from evidently import Report, Dataset, DataDefinition
+from evidently.metrics import ValueDrift
+ref, cur = pd.DataFrame(reference), pd.DataFrame(current)
+definition = DataDefinition(numerical_columns=["latency_ms", "input_tokens", "score"],
+                            categorical_columns=["intent"])
+started = time.perf_counter()
+ref_data = Dataset.from_pandas(ref, data_definition=definition)
+cur_data = Dataset.from_pandas(cur, data_definition=definition)
+metrics = []
+for column in ("latency_ms", "input_tokens", "score"):
+    metrics += [ValueDrift(column=column, method="psi"), ValueDrift(column=column, method="ks")]
+metrics.append(ValueDrift(column="intent", method="jensenshannon"))
+snapshot = Report(metrics).run(cur_data, ref_data)
+elapsed = time.perf_counter() - started
+values = [m["value"] for m in snapshot.dict()["metrics"]]
+print(peak_rss_mb(), elapsed, json.dumps(values, default=float))
+"""
+
+
+def bench_evidently(root: Path) -> None:
+    print(f"\n== drift statistics vs Evidently, {ROWS:,} vs {ROWS:,} rows ==")
+    venv = root / "evidently-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *EVIDENTLY], check=True)
+    data = DATA.format(rows=ROWS)
+    ours_s, ours = run("ours: PSI + KS (+p) ×3, JS", data + OURS)
+    started = time.perf_counter()
+    from tests.benchkit import PEAK_RSS
+
+    done = subprocess.run([str(python), "-c", PEAK_RSS + data + EVIDENTLY_RUN],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    theirs_s = time.perf_counter() - started
+    theirs = done.stdout.split(maxsplit=2)
+    print(
+        f"{'Evidently ValueDrift ×7':<38} {theirs_s:8.2f} s   peak RSS {float(theirs[0]):7.0f} MB"
+    )
+    print(f"  compute only: ours {float(ours[1]):.2f} s, Evidently {float(theirs[1]):.2f} s")
+    print(f"  ratio Evidently / ours: compute {float(theirs[1]) / float(ours[1]):.1f}× "
+          f"(target ≥ 10×), process wall {theirs_s / ours_s:.1f}×")  # fmt: skip
+    mine = json.loads(" ".join(ours[2:]))
+    values = json.loads(theirs[2])
+    names = [f"{c} {s}" for c in ("latency_ms", "input_tokens", "score") for s in ("psi", "ks_p")]
+    for name, value in zip([*names, "intent js"], values, strict=True):
+        column, statistic = name.split()
+        ours_value = mine[column]["js" if statistic == "js" else statistic]
+        print(f"  {name:<22} ours {ours_value:12.6g}   Evidently {value:12.6g}")
+    # Evidently's JS distance uses the natural log; ours base 2 (0…1): same up to √ln 2
+    print(
+        f"  {'intent js, base 2':<22} ours {mine['intent']['js']:12.6g}   Evidently "
+        f"{values[-1] / math.sqrt(math.log(2)):12.6g}   (PSI: Evidently bins differently)"
+    )
