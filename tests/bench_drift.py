@@ -108,20 +108,29 @@ reference = sample(1.0, 0.0, [0.25, 0.25, 0.25, 0.25])
 current = sample(1.15, -0.02, [0.2, 0.2, 0.2, 0.4])
 """
 
+# as the pipeline does it: DuckDB counts (histograms, category mixes), numpy judges
 OURS = """
-import time
-from collections import Counter
+import json, time
+import duckdb
+import pyarrow as pa
 from pipelines.drift import stats
 started = time.perf_counter()
+con = duckdb.connect()
+con.register("reference", pa.table(reference))
+con.register("current", pa.table(current))
 result = {}
 for column in ("latency_ms", "input_tokens", "score"):
-    values, ref, cur = stats.histograms(reference[column], current[column])
+    counts = con.sql(f"select value, count(*) filter (where side = 0) as ref, "
+                     f"count(*) filter (where side = 1) as cur from ("
+                     f"select {column} as value, 0 as side from reference union all "
+                     f"select {column}, 1 from current) group by value order by value").fetchnumpy()
+    values, ref, cur = counts["value"], counts["ref"], counts["cur"]
     d = stats.ks_statistic_counts(ref, cur)
     result[column] = {"psi": stats.psi_counts(values, ref, cur), "ks": d,
-                      "ks_p": stats.ks_p_value(d, len(reference[column]), len(current[column]))}
-mixes = [dict(zip(*np.unique(s["intent"], return_counts=True))) for s in (reference, current)]
+                      "ks_p": stats.ks_p_value(d, int(ref.sum()), int(cur.sum()))}
+mixes = [dict(con.sql(f"select intent, count(*) from {side} group by intent").fetchall())
+         for side in ("reference", "current")]
 result["intent"] = {"js": stats.js_distance(*mixes)}
-import json
 print(peak_rss_mb(), time.perf_counter() - started, json.dumps(result, default=float))
 """
 
