@@ -99,9 +99,9 @@ def _sql(name: str) -> str:
 def build_marts(con, policy: DriftPolicy) -> dict[str, pa.Table]:
     """drift_daily and drift_weekly from the warehouse's fct_cases and fct_llm_calls."""
     configs = con.sql(_sql("daily_configs")).pl()
-    if configs.is_empty():
+    windows = _windows(configs, policy) if not configs.is_empty() else []
+    if not windows:  # no agent has a day with data before another
         return {name: DRIFT_SCHEMA.empty_table() for name in MARTS.values()}
-    windows = _windows(configs, policy)
     since = min(w.reference_start for w in windows)
     con.register("drift_windows", _windows_table(windows))
     con.execute(f"create or replace temp table drift_numeric as {_sql('numeric_values')}",
