@@ -54,9 +54,9 @@ statistics as (
         sum((cur - expected_cur) ** 2 / expected_cur + (ref - expected_ref) ** 2 / expected_ref)
             as chi2_statistic,
         count(*) - 1 as chi2_dof,
-        arg_max(category, abs(p_cur - p_ref)) as moved_category,
-        arg_max(p_ref, abs(p_cur - p_ref)) as moved_reference_share,
-        arg_max(p_cur, abs(p_cur - p_ref)) as moved_current_share
+        first(category order by abs(p_cur - p_ref) desc, category) as moved_category,
+        first(p_ref order by abs(p_cur - p_ref) desc, category) as moved_reference_share,
+        first(p_cur order by abs(p_cur - p_ref) desc, category) as moved_current_share
     from shares
     group by all
 )

@@ -1,16 +1,20 @@
 -- Each agent's configuration per day: its most common version and model. A day whose
 -- configuration differs from the agent's previous day with data starts a new one.
 with versions as (
-    select agent_name, day, mode(agent_version) as agent_version
-    from fct_cases
-    where agent_name is not null
+    select agent_name, day, first(agent_version order by n desc, agent_version) as agent_version
+    from (
+        select agent_name, day, agent_version, count(*) as n
+        from fct_cases where agent_name is not null group by all
+    )
     group by all
 ),
 
 models as (
-    select agent_name, day, mode(model) as model
-    from fct_llm_calls
-    where agent_name is not null
+    select agent_name, day, first(model order by n desc, model) as model
+    from (
+        select agent_name, day, model, count(*) as n
+        from fct_llm_calls where agent_name is not null group by all
+    )
     group by all
 )
 
