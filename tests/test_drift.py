@@ -21,7 +21,7 @@ from pipelines import warehouse
 from pipelines.drift import stats
 from pipelines.drift.alerts import emit_new_alerts
 from pipelines.drift.marts import _sql
-from pipelines.drift.numeric import numeric_stats
+from pipelines.drift.numeric import daily_histograms, numeric_stats
 from pipelines.drift.windows import AgentDay, Window, agent_windows, change_days, reference
 from pipelines.ingest import ingest_paths
 from pipelines.policy import DriftPolicy, PolicyError, drift_policy
@@ -73,7 +73,7 @@ def test_numeric_window_statistics_match_raw_value_statistics_and_scipy():
         ]
     )
     window = Window("daily", "a", D + 9 * DAY, D + 9 * DAY, D + DAY, D + 8 * DAY, "trailing")
-    (row,) = numeric_stats(histograms, [window]).to_dicts()
+    (row,) = numeric_stats(daily_histograms(histograms), [window]).to_dicts()
     current = raw[D + 9 * DAY]
     ref = np.concatenate([raw[D + i * DAY] for i in range(1, 9)])
     assert (row["n_current"], row["n_reference"]) == (300, 2400)

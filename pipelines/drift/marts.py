@@ -3,9 +3,9 @@ reference window, with the statistics, thresholds, sample sizes and the verdict.
 
 DuckDB does the counting (`sql/drift/*.sql`: daily histograms and category counts, and
 for the categorical mixes the JS distance and chi-square); `numeric.py` turns the daily
-histograms into each window's PSI, KS and means; this module picks the windows
-(`windows.py`), adds the p-values, the bootstrap interval and change point of alerting
-rows, and judges each row by config/policy.yaml.
+histograms into each window's PSI, KS and means, and serves the alert evidence; this
+module picks the windows (`windows.py`), adds the p-values, the bootstrap interval and
+change point of alerting rows, and judges each row by config/policy.yaml.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pyarrow as pa
 from scipy.stats import chi2, kstwo
 
 from pipelines.drift import stats
-from pipelines.drift.numeric import numeric_stats
+from pipelines.drift.numeric import DailyHistograms, daily_histograms, numeric_stats
 from pipelines.drift.windows import AgentDay, Window, agent_windows
 from pipelines.models import SQL_DIR
 from pipelines.policy import DriftPolicy
@@ -103,17 +103,15 @@ def build_marts(con, policy: DriftPolicy) -> dict[str, pa.Table]:
     if not windows:  # no agent has a day with data before another
         return {name: DRIFT_SCHEMA.empty_table() for name in MARTS.values()}
     since = min(w.reference_start for w in windows)
+    histograms = daily_histograms(con.sql(_sql("numeric_values"), params={"since": since}).pl())
     con.register("drift_windows", _windows_table(windows))
-    con.execute(f"create or replace temp table drift_numeric as {_sql('numeric_values')}",
-                {"since": since})  # fmt: skip
     con.execute(f"create or replace temp table drift_categorical as "
                 f"{_sql('categorical_values')}", {"since": since})  # fmt: skip
-    numeric = numeric_stats(con.sql("select * from drift_numeric").pl(), windows)
     categorical = con.sql(_sql("categorical_stats")).pl()
-    rows = judge(windows, numeric, categorical, policy)
-    _add_evidence(con, windows, rows)
     con.unregister("drift_windows")
-    con.execute("drop table drift_numeric; drop table drift_categorical")
+    con.execute("drop table drift_categorical")
+    rows = judge(windows, numeric_stats(histograms, windows), categorical, policy)
+    _add_evidence(histograms, rows)
     return {
         MARTS[granularity]: pa.Table.from_pylist(
             [r for r in rows if windows[r["window_id"]].granularity == granularity],
@@ -276,48 +274,20 @@ def _apply_persistence(rows: list[dict], windows: list[Window], policy: DriftPol
         alerting = row["verdict"] == "alert"
 
 
-def _add_evidence(con, windows: list[Window], rows: list[dict]) -> None:
+def _add_evidence(histograms: dict[tuple[str, str], DailyHistograms], rows: list[dict]) -> None:
     """The CUSUM change point of every alerting numeric row, and the bootstrap interval
     of the mean shift of each alert's first window: the evidence an analyst reads (a
     bootstrap costs ~0.1 s, so not for every row)."""
-    flagged = [r for r in rows if r["metric_kind"] == "numeric" and r["verdict"] == "alert"]
-    if not flagged:
-        return
-    keys = pa.table({"window_id": [r["window_id"] for r in flagged],
-                     "metric": [r["metric"] for r in flagged]})  # fmt: skip
-    con.register("drift_flagged", keys)
-    histograms = con.sql(
-        """
-        select flagged.window_id, flagged.metric, values.value,
-            sum(values.n) filter (where values.day >= windows.window_start)::bigint as cur,
-            sum(values.n) filter (where values.day < windows.window_start)::bigint as ref
-        from drift_flagged as flagged
-        inner join drift_windows as windows using (window_id)
-        inner join drift_numeric as values
-            on values.agent_name = windows.agent_name and values.metric = flagged.metric
-            and (values.day between windows.window_start and windows.window_end
-                or values.day between windows.reference_start and windows.reference_end)
-        group by all
-        order by all
-        """
-    ).pl()
-    daily_means = con.sql(
-        "select agent_name, metric, day, sum(n * value) / sum(n) as mean from drift_numeric "
-        "group by all order by all"
-    ).pl()
-    con.unregister("drift_flagged")
-    by_key = histograms.partition_by("window_id", "metric", as_dict=True)
-    means = daily_means.partition_by("agent_name", "metric", as_dict=True)
-    for row in flagged:
-        histogram = by_key[(row["window_id"], row["metric"])]
-        values = histogram["value"].to_numpy()
-        cur, ref = (histogram[c].fill_null(0).to_numpy() for c in ("cur", "ref"))
+    for row in rows:
+        if row["metric_kind"] != "numeric" or row["verdict"] != "alert":
+            continue
+        daily = histograms[(row["agent_name"], row["metric"])]
         if row["is_new_alert"]:
-            shift = stats.mean_shift_counts(values[ref > 0], ref[ref > 0], values[cur > 0],
-                                            cur[cur > 0])  # fmt: skip
+            cur = daily.counts(row["window_start"], row["window_end"])
+            ref = daily.counts(row["reference_start"], row["reference_end"])
+            shift = stats.mean_shift_counts(daily.values[ref > 0], ref[ref > 0],
+                                            daily.values[cur > 0], cur[cur > 0])  # fmt: skip
             row["mean_shift_low"], row["mean_shift_high"] = shift.low, shift.high
-        series = means[(row["agent_name"], row["metric"])].filter(
-            pl.col("day").is_between(row["reference_start"], row["window_end"])
-        )
-        point = stats.cusum_change_point(series["mean"].to_numpy())
-        row["change_point_day"] = None if point is None else series["day"][point]
+        days, means = daily.daily_means(row["reference_start"], row["window_end"])
+        point = stats.cusum_change_point(means)
+        row["change_point_day"] = None if point is None else days[point]
