@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install demo test lint format bench lock clean
+.PHONY: help install browser demo test lint format bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,7 +22,12 @@ install: $(STAMP)  ## create .venv from the lockfile
 demo: $(STAMP)  ## generate 90 days of demo fleet data, backfill it, render the latest full month
 	$(BIN)/fleetledger demo
 
-test: $(STAMP)  ## lint, format check and the test suite
+browser:  ## Debian's chromium, headless, for the report tests (apt, once)
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (apt)…"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser  ## lint, format check and the test suite (installs chromium if missing)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

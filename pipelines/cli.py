@@ -12,11 +12,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipelines import analyst, warehouse
+from pipelines.evals.candidates import CandidatesError, export_candidates
+from pipelines.evals.diff import DiffError
+from pipelines.evals.runs import run_diff
 from pipelines.ingest import FORMATS, FileResult, IngestError, ingest_paths, raw_files
 from pipelines.policy import PolicyError
 from pipelines.pricing import PricesError
 from pipelines.registry import RegistryError
 from pipelines.report.render import ReportError, latest_full_month, render_month
+from pipelines.retirements import RetirementsError
 from pipelines.settings import DATA_DIR_ENV, Settings
 
 app = typer.Typer(
@@ -24,7 +28,8 @@ app = typer.Typer(
         "fleetledger: the ledger of an AI agent fleet.\n\n"
         "Workflow: raw exports (OTLP traces, bills) land in DATA/raw → `ingest` writes the "
         "Parquet lake → `build` computes costs and marts into DATA/warehouse.duckdb → "
-        "`report` renders REPORTS/<month>/portfolio-review.html. `nightly` and `backfill` "
+        "`report` renders REPORTS/<month>/portfolio-review.html (+ a page per agent). "
+        "`nightly` and `backfill` "
         "run all three; `demo` generates a 90-day demo fleet and runs it end to end.\n\n"
         "Example:  fleetledger demo && open reports/index.html"
     ),
@@ -219,8 +224,78 @@ def report(
     """
     try:
         run_report(_settings(data_dir, config_dir, reports_dir), month)
-    except ReportError as error:
+    except (ReportError, PolicyError, RetirementsError) as error:
         _fail(error)
+
+
+@app.command()
+def diff(
+    agent: str = typer.Option(..., "--agent", help="The agent both runs evaluate."),
+    baseline: str = typer.Option(..., "--baseline", help="Baseline eval run id or variant."),
+    candidate: str = typer.Option(..., "--candidate", help="Candidate eval run id or variant."),
+    score: str = typer.Option("quality", "--score", help="The score compared."),
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
+) -> None:
+    """Gate a change on its eval diff: quality (paired bootstrap interval), cost, latency.
+
+    Writes REPORTS/diffs/<agent>--<baseline>--vs--<candidate>.html and .json. Exit code:
+    0 ship, 1 hold, 2 error (different agents, no common items, missing scores…), so a CI
+    pipeline can gate a deploy on it.
+
+    Example:  fleetledger diff --agent kb-answerer --baseline kb-baseline-gpt-4o
+              --candidate kb-candidate-gpt-4.1-mini
+    """
+    try:
+        output = run_diff(_settings(data_dir, config_dir, reports_dir), agent, baseline,
+                          candidate, score)  # fmt: skip
+    except (DiffError, PolicyError) as error:
+        _fail(error)
+    except Exception:  # a crash must not read as "hold" (exit 1) to a CI gate
+        console.print_exception()
+        raise typer.Exit(2) from None
+    result, q = output.result, output.result["quality"]
+    console.print(
+        f"{agent}: {baseline} → {candidate} on {q['n_items']} paired items: quality "
+        f"{q['mean_difference']:+.4f} [95 % CI {q['ci_low']:+.4f}, {q['ci_high']:+.4f}], "
+        f"{q['wins']} wins / {q['ties']} ties / {q['losses']} losses"
+    )
+    for reason in result["reasons"]:
+        console.print(f"  - {reason}")
+    style = "bold green" if result["decision"] == "ship" else "bold red"
+    console.print(f"{result['decision'].upper()}  {output.html}", style=style)
+    raise typer.Exit(0 if result["decision"] == "ship" else 1)
+
+
+@app.command("eval-candidates")
+def eval_candidates(
+    agent: str = typer.Option(..., "--agent", help="The agent whose cases are exported."),
+    month: str = typer.Option(..., "--month", help="YYYY-MM."),
+    per_intent: int = typer.Option(50, "--per-intent", min=1, help="At most this many per intent."),
+    dataset: Path = typer.Option(
+        None, "--dataset", help="Existing eval dataset (JSONL): skip its items."
+    ),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Default: DATA/eval_candidates/<agent>-<month>.jsonl"
+    ),
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
+) -> None:
+    """Export production cases that went wrong (low score, escalated, fallback, drifted
+    window) as eval dataset items, stratified by intent: ids, intent, outcome, scores.
+
+    Example:  fleetledger eval-candidates --agent support-triage --month 2026-10
+              --dataset evals/support-triage.jsonl
+    """
+    settings = _settings(data_dir, config_dir, reports_dir)
+    try:
+        path, written, known = export_candidates(settings, agent, month, per_intent=per_intent,
+                                                 dataset=dataset, output=output)  # fmt: skip
+    except CandidatesError as error:
+        _fail(error)
+    console.print(f"{written:,} new eval candidates ({known:,} already in the dataset): {path}")
 
 
 @app.command()
@@ -301,6 +376,9 @@ def main() -> None:
         PolicyError,
         warehouse.ModelError,
         ReportError,
+        RetirementsError,
+        DiffError,
+        CandidatesError,
         IngestError,
     ) as error:
         console.print(f"error: {error}", style="bold red")

@@ -5,6 +5,7 @@ Parameters are plain strings so deployments (prefect.yaml) can pass them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -14,9 +15,11 @@ from prefect.cache_policies import NO_CACHE
 from pipelines import warehouse
 from pipelines.db import connect
 from pipelines.drift.alerts import emit_new_alerts
+from pipelines.evals.candidates import export_candidates
+from pipelines.evals.runs import run_diff
 from pipelines.ingest import FileResult, ingest_paths
 from pipelines.report import queries
-from pipelines.report.render import latest_full_month, render_month
+from pipelines.report.render import latest_full_month, previous_month, render_month
 from pipelines.settings import Settings
 
 
@@ -110,14 +113,39 @@ def months_to_render(settings: Settings, start: str | None, end: str | None) -> 
 
 
 @flow(name="nightly", log_prints=True)
-def nightly(data_dir: str | None = None, config_dir: str = "config", reports_dir: str = "reports"):
+def nightly(
+    data_dir: str | None = None,
+    config_dir: str = "config",
+    reports_dir: str = "reports",
+    eval_candidates: bool = False,
+):
     """Ingest new files, rebuild the warehouse, emit new drift alerts, render the latest
-    full month."""
+    full month; with eval_candidates, also export each agent's eval candidates for it."""
     settings = _settings(data_dir, config_dir, reports_dir)
     ingest_new_files(settings)
     build_warehouse(settings)
     emit_drift_alerts(settings)
-    return render_report(settings, latest_full_month(settings))
+    month = latest_full_month(settings)
+    if eval_candidates:
+        write_eval_candidates(settings, month)
+    return render_report(settings, month)
+
+
+@task(cache_policy=NO_CACHE)
+def write_eval_candidates(settings: Settings, month: str) -> list[str]:
+    """DATA/eval_candidates/<agent>-<month>.jsonl for every agent with cases."""
+    con = connect(settings.warehouse_path, read_only=True)
+    try:
+        agents = [r[0] for r in con.sql("select distinct agent_name from agent_monthly "
+                                        "order by 1").fetchall()]  # fmt: skip
+    finally:
+        con.close()
+    paths = []
+    for agent in agents:
+        path, written, _ = export_candidates(settings, agent, month)
+        get_run_logger().info("%s: %d eval candidates → %s", agent, written, path)
+        paths.append(str(path))
+    return paths
 
 
 @flow(name="backfill", log_prints=True)
@@ -133,6 +161,48 @@ def backfill(
     ingest_new_files(settings)
     build_warehouse(settings)
     return [render_report(settings, month) for month in months_to_render(settings, start, end)]
+
+
+@flow(name="monthly_review", log_prints=True)
+def monthly_review(
+    month: str | None = None,
+    data_dir: str | None = None,
+    config_dir: str = "config",
+    reports_dir: str = "reports",
+):
+    """Render the portfolio review of `month` (default: the calendar month before today)."""
+    settings = _settings(data_dir, config_dir, reports_dir)
+    return render_report(settings, month or previous_month(datetime.now(UTC).date()))
+
+
+@flow(name="migration_diff", log_prints=True)
+def migration_diff(
+    agent: str,
+    baseline: str,
+    candidate: str,
+    score: str = "quality",
+    data_dir: str | None = None,
+    config_dir: str = "config",
+    reports_dir: str = "reports",
+) -> dict:
+    """The eval diff of a candidate against a baseline (runs or variants): decision,
+    reasons, report paths. A hold fails the flow run, so it shows red where it gates."""
+    settings = _settings(data_dir, config_dir, reports_dir)
+    output = run_diff(settings, agent, baseline, candidate, score)
+    summary = {"decision": output.result["decision"], "reasons": output.result["reasons"],
+               "html": str(output.html), "json": str(output.json)}  # fmt: skip
+    create_markdown_artifact(
+        key="migration-diff",
+        markdown=f"**{summary['decision']}** {agent}: {baseline} → {candidate}\n\n"
+        + "\n".join(f"- {reason}" for reason in summary["reasons"]),
+    )
+    if summary["decision"] != "ship":
+        raise HeldError(f"hold: {'; '.join(summary['reasons'])} ({output.html})")
+    return summary
+
+
+class HeldError(RuntimeError):
+    """The candidate did not pass its eval diff."""
 
 
 if __name__ == "__main__":

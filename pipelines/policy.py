@@ -1,4 +1,5 @@
-"""`config/policy.yaml`: service-level objectives and drift rules (later: verdict rules).
+"""`config/policy.yaml`: service-level objectives, drift rules, portfolio verdict rules and
+the eval diff's ship/hold rule.
 
 Every value has a default, so a missing file or section means the defaults below.
 """
@@ -102,20 +103,68 @@ class DriftPolicy:
     chi2_p_value: float = 0.01
     daily_windows_running: int = 3
     weekly_windows_running: int = 2
+    strong_p_value: float = 1e-6
+    strong_windows_running: int = 2
 
 
 AFTER_CHANGE = ("previous_version", "trailing")
 _COUNTS = ("reference_days", "min_current_cases", "min_reference_cases",
-           "daily_windows_running", "weekly_windows_running")  # fmt: skip
+           "daily_windows_running", "weekly_windows_running", "strong_windows_running",
+           "min_cases", "months_running", "model_retirement_days", "min_paired_items",
+           "bootstrap_resamples", "seed")  # fmt: skip
 
 
 def drift_policy(config_dir: Path) -> DriftPolicy:
     """policy.yaml's `drift:` over the defaults; PolicyError names a bad field."""
-    where = f"{config_dir / POLICY_FILE}: drift"
-    given = load_document(config_dir).get("drift") or {}
+    result = _section(config_dir, "drift", DriftPolicy)
+    if result.psi_warn > result.psi_alert:
+        raise PolicyError(
+            f"{config_dir / POLICY_FILE}: drift: psi_warn {result.psi_warn} is above "
+            f"psi_alert {result.psi_alert}"
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class PortfolioPolicy:
+    """How the monthly review decides each agent's verdict (policy.yaml `portfolio:`)."""
+
+    min_cases: int = 300
+    months_running: int = 2
+    min_quality_improvement: float = 0.01
+    model_retirement_days: int = 90
+
+
+def portfolio_policy(config_dir: Path) -> PortfolioPolicy:
+    """policy.yaml's `portfolio:` over the defaults; PolicyError names a bad field."""
+    return _section(config_dir, "portfolio", PortfolioPolicy)
+
+
+@dataclass(frozen=True)
+class EvalDiffPolicy:
+    """When an eval diff ships a candidate (policy.yaml `eval_diff:`)."""
+
+    margin: float = 0.02
+    max_cost_increase: float = 0.10
+    max_latency_increase: float = 0.10
+    min_paired_items: int = 30
+    bootstrap_resamples: int = 2000
+    seed: int = 7
+
+
+def eval_diff_policy(config_dir: Path) -> EvalDiffPolicy:
+    """policy.yaml's `eval_diff:` over the defaults; PolicyError names a bad field."""
+    return _section(config_dir, "eval_diff", EvalDiffPolicy)
+
+
+def _section(config_dir: Path, section: str, policy_class):
+    """One policy.yaml section over its dataclass defaults: whole numbers ≥ 1 for the
+    counts, choices for after_change, numbers in (0, 1] for everything else."""
+    where = f"{config_dir / POLICY_FILE}: {section}"
+    given = load_document(config_dir).get(section) or {}
     if not isinstance(given, dict):
         raise PolicyError(f"{where}: must map a setting to its value")
-    known = {f.name for f in fields(DriftPolicy)}
+    known = {f.name for f in fields(policy_class)}
     for name, value in given.items():
         if name not in known:
             names = ", ".join(sorted(known))
@@ -129,9 +178,4 @@ def drift_policy(config_dir: Path) -> DriftPolicy:
                 raise PolicyError(f"{where}.{name}: must be a whole number ≥ 1, got {value!r}")
         elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
             raise PolicyError(f"{where}.{name}: must be a number in (0, 1], got {value!r}")
-    result = replace(DriftPolicy(), **given)
-    if result.psi_warn > result.psi_alert:
-        raise PolicyError(
-            f"{where}: psi_warn {result.psi_warn} is above psi_alert {result.psi_alert}"
-        )
-    return result
+    return replace(policy_class(), **given)

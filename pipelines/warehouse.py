@@ -258,6 +258,11 @@ def create_seeds(con, catalog: str, settings: Settings, *, incremental: bool) ->
             "from lake_spans where coalesce(response_model, request_model) is not null"
         ).fetchall()
     )
+    pairs |= set(  # eval runs name a model, not a provider
+        con.sql(
+            "select distinct null, model from lake_eval_results where model is not null"
+        ).fetchall()
+    )
     if incremental:  # the previous build resolved the models of the untouched traces
         pairs |= set(con.sql("select provider, model from previous.model_resolution").fetchall())
     seeds["model_resolution"] = pricing.resolution_table(sorted(pairs, key=str))

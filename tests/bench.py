@@ -16,10 +16,13 @@ Cost computation (issue target: ≥ 10M spans through the price join, spans/s):
 
 Each timed step runs in its own process, so each peak RSS is its own.
 Warehouse build over ≥ 50M spans: see tests/bench_marts.py. Drift (≥ 50M-span month, and
-vs Evidently on 1M vs 1M rows): see tests/bench_drift.py.
+vs Evidently on 1M vs 1M rows): see tests/bench_drift.py. The monthly review over a
+≥ 50M-span month: see tests/bench_report.py. The eval diff over 100k paired items: see
+tests/bench_evals.py.
 
 Run: python -m tests.bench [--spans N] [--cost-spans N] [--marts-spans N] [--drift-spans N]
-                           [--only ingest|cost|marts|drift]
+                           [--report-spans N] [--eval-items N]
+                           [--only ingest|cost|marts|drift|report|evals]
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tests.bench_drift import bench_drift
+from tests.bench_evals import bench_evals
 from tests.bench_marts import bench_marts
+from tests.bench_report import bench_report
 from tests.benchkit import run as _run
 
 CALLS_PER_DAY = 17_000  # × 30 days ≈ 850k spans per generated month
@@ -159,7 +164,10 @@ def main() -> None:
     parser.add_argument("--cost-spans", type=int, default=10_000_000, help="calls to cost")
     parser.add_argument("--marts-spans", type=int, default=50_000_000, help="lake spans")
     parser.add_argument("--drift-spans", type=int, default=50_000_000, help="month spans")
-    parser.add_argument("--only", choices=("ingest", "cost", "marts", "drift"), help="run one")
+    parser.add_argument("--report-spans", type=int, default=50_000_000, help="month spans")
+    parser.add_argument("--eval-items", type=int, default=100_000, help="paired eval items")
+    parser.add_argument("--only", choices=("ingest", "cost", "marts", "drift", "report", "evals"),
+                        help="run one")  # fmt: skip
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="fleetledger-bench-"))
     try:
@@ -171,6 +179,10 @@ def main() -> None:
             bench_marts(root, args.marts_spans)
         if args.only in (None, "drift"):
             bench_drift(root, args.drift_spans)
+        if args.only in (None, "report"):
+            bench_report(root, args.report_spans)
+        if args.only in (None, "evals"):
+            bench_evals(args.eval_items)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

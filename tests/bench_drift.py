@@ -48,7 +48,7 @@ def bench_drift(root: Path, spans_wanted: int) -> None:
     elapsed, values = run("drift marts (all agents, month)", DRIFT, str(warehouse))
     print(f"  {spans:,} spans, {cases:,} cases: {values[1]} drift rows, {values[2]} alerts; "
           f"{spans / elapsed:,.0f} spans/s")  # fmt: skip
-    bench_evidently(root)
+    bench_evidently()
 
 
 def _month_of_facts(root: Path, spans_wanted: int) -> tuple[Path, int, int]:
@@ -108,16 +108,36 @@ reference = sample(1.0, 0.0, [0.25, 0.25, 0.25, 0.25])
 current = sample(1.15, -0.02, [0.2, 0.2, 0.2, 0.4])
 """
 
-# as the pipeline does it: DuckDB counts (histograms, category mixes), numpy judges
+# Evidently's PSI for a numeric column with > 20 values: Sturges equal-width bins over both
+# samples; an empty bin's share becomes 0.0001, or the smallest share / 10⁶ when that is
+# ≤ 0.0001. Ours bins at reference deciles (issue 6). This recomputes theirs from our
+# counts, to show the two differ by binning only.
+PSI_EVIDENTLY_BINS = """
+def psi_evidently_bins(values, ref, cur):
+    bins = int(np.ceil(np.log2(ref.sum() + cur.sum()) + 1))
+    edges = np.linspace(values.min(), values.max(), bins + 1)
+    shares = []
+    for counts in (ref, cur):
+        share = np.histogram(values, edges, weights=counts)[0] / counts.sum()
+        smallest = share[share > 0].min()
+        share[share == 0] = smallest / 1e6 if smallest <= 0.0001 else 0.0001
+        shares.append(share)
+    ref_share, cur_share = shares
+    return float(np.sum((ref_share - cur_share) * np.log(ref_share / cur_share)))
+"""
+
+# as the pipeline does it: DuckDB counts (histograms, category mixes), numpy judges; both
+# sides are timed from their in-memory table (Arrow here, pandas for Evidently)
 OURS = """
 import json, time
 import duckdb
 import pyarrow as pa
 from pipelines.drift import stats
+reference, current = pa.table(reference), pa.table(current)  # as Evidently's DataFrames
 started = time.perf_counter()
 con = duckdb.connect()
-con.register("reference", pa.table(reference))
-con.register("current", pa.table(current))
+con.register("reference", reference)
+con.register("current", current)
 result = {}
 for column in ("latency_ms", "input_tokens", "score"):
     counts = con.sql(f"select value, count(*) filter (where side = 0) as ref, "
@@ -127,11 +147,16 @@ for column in ("latency_ms", "input_tokens", "score"):
     values, ref, cur = counts["value"], counts["ref"], counts["cur"]
     d = stats.ks_statistic_counts(ref, cur)
     result[column] = {"psi": stats.psi_counts(values, ref, cur), "ks": d,
-                      "ks_p": stats.ks_p_value(d, int(ref.sum()), int(cur.sum()))}
+                      "ks_p": stats.ks_p_value(d, int(ref.sum()), int(cur.sum())),
+                      "counts": (values, ref, cur)}
 mixes = [dict(con.sql(f"select intent, count(*) from {side} group by intent").fetchall())
          for side in ("reference", "current")]
 result["intent"] = {"js": stats.js_distance(*mixes)}
-print(peak_rss_mb(), time.perf_counter() - started, json.dumps(result, default=float))
+elapsed = time.perf_counter() - started
+for column in ("latency_ms", "input_tokens", "score"):  # cross-check only, not timed
+    result[column]["psi_evidently_bins"] = psi_evidently_bins(*result[column].pop("counts"))
+print(peak_rss_mb(), elapsed, json.dumps(result, default=float))
+
 """
 
 EVIDENTLY_RUN = """
@@ -156,14 +181,29 @@ print(peak_rss_mb(), elapsed, json.dumps(values, default=float))
 """
 
 
-def bench_evidently(root: Path) -> None:
-    print(f"\n== drift statistics vs Evidently, {ROWS:,} vs {ROWS:,} rows ==")
-    venv = root / "evidently-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+def _evidently_python() -> Path:
+    """Evidently's own venv, kept in .bench/ (git-ignored) across runs: installing it takes
+    minutes, and it pins pandas < 3, which the project's environment does not allow."""
+    venv = Path(__file__).resolve().parents[1] / ".bench" / "evidently-venv"
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *EVIDENTLY], check=True)
+    installed = (
+        python.exists()
+        and not subprocess.run(
+            [str(python), "-c", "import evidently"], capture_output=True, check=False
+        ).returncode
+    )
+    if not installed:
+        print(f"installing {', '.join(EVIDENTLY)} into {venv} (once)")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *EVIDENTLY], check=True)
+    return python
+
+
+def bench_evidently() -> None:
+    print(f"\n== drift statistics vs Evidently, {ROWS:,} vs {ROWS:,} rows ==")
+    python = _evidently_python()
     data = DATA.format(rows=ROWS)
-    ours_s, ours = run("ours: PSI + KS (+p) ×3, JS", data + OURS)
+    ours_s, ours = run("ours: PSI + KS (+p) ×3, JS", data + PSI_EVIDENTLY_BINS + OURS)
     started = time.perf_counter()
     from tests.benchkit import PEAK_RSS
 
@@ -184,8 +224,11 @@ def bench_evidently(root: Path) -> None:
         column, statistic = name.split()
         ours_value = mine[column]["js" if statistic == "js" else statistic]
         print(f"  {name:<22} ours {ours_value:12.6g}   Evidently {value:12.6g}")
+        if statistic == "psi":
+            same_bins = mine[column]["psi_evidently_bins"]
+            print(f"  {'  on Evidently bins':<22} ours {same_bins:12.6g}   Evidently {value:12.6g}")
     # Evidently's JS distance uses the natural log; ours base 2 (0…1): same up to √ln 2
     print(
         f"  {'intent js, base 2':<22} ours {mine['intent']['js']:12.6g}   Evidently "
-        f"{values[-1] / math.sqrt(math.log(2)):12.6g}   (PSI: Evidently bins differently)"
+        f"{values[-1] / math.sqrt(math.log(2)):12.6g}"
     )

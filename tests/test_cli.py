@@ -19,7 +19,7 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 
 def test_the_expected_commands_exist():
-    assert COMMANDS == ["backfill", "build", "demo", "ingest", "nightly", "report", "sql"]
+    assert COMMANDS == ["backfill", "build", "demo", "diff", "ingest", "nightly", "report", "sql"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

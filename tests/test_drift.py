@@ -15,18 +15,15 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chi2_contingency, ks_2samp
+from scipy.stats import chi2, chi2_contingency, ks_2samp
 
-from pipelines import warehouse
 from pipelines.drift import stats
 from pipelines.drift.alerts import emit_new_alerts
-from pipelines.drift.marts import _sql
-from pipelines.drift.numeric import daily_histograms, numeric_stats
+from pipelines.drift.marts import _sql, judge
+from pipelines.drift.numeric import STATS_SCHEMA, daily_histograms, numeric_stats
 from pipelines.drift.windows import AgentDay, Window, agent_windows, change_days, reference
-from pipelines.ingest import ingest_paths
 from pipelines.policy import DriftPolicy, PolicyError, drift_policy
 from pipelines.synth import GROUND_TRUTH_FILE
-from tests.conftest import generated_demo
 
 D = date(2026, 9, 1)
 DAY = timedelta(days=1)
@@ -132,6 +129,47 @@ def test_drift_policy_defaults_and_errors_name_the_field(tmp_path):
             drift_policy(tmp_path)
 
 
+def test_alerts_need_3_crossings_running_or_2_with_strong_evidence():
+    """A mix shift starting on a Friday, for an agent with too few weekend cases: Saturday
+    and Sunday are skipped; strong evidence (p < 1e-6) alerts on Monday, 3 days after the
+    start; weak evidence (p = 0.001) needs Tuesday, its third crossing."""
+    days = [date(2026, 10, 22) + i * DAY for i in range(6)]  # Thursday … Tuesday
+    windows = [Window("daily", "a", d, d, d - 28 * DAY, d - DAY, "trailing") for d in days]
+    sizes = [150, 130, 40, 35, 120, 140]
+    rows = []
+    for metric, p in (("strong", 1e-12), ("weak", 1e-3)):
+        for window_id, n in enumerate(sizes):
+            p_value = 0.5 if window_id == 0 else p  # Thursday: no shift yet
+            js = 0.02 if window_id == 0 else 0.3
+            rows.append((window_id, metric, n, 900, js, float(chi2.isf(p_value, 3)), 3))
+    categorical = pl.DataFrame(
+        rows,
+        schema=["window_id", "metric", "n_current", "n_reference", "js_distance",
+                "chi2_statistic", "chi2_dof"],
+        orient="row",
+    ).with_columns(moved_category=pl.lit("x"), moved_reference_share=0.2,
+                   moved_current_share=0.5)  # fmt: skip
+    judged = judge(windows, pl.DataFrame(schema=STATS_SCHEMA), categorical, DriftPolicy())
+    verdicts = {
+        metric: [(r["verdict"], r["windows_running"], r["is_new_alert"]) for r in judged
+                 if r["metric"] == metric]
+        for metric in ("strong", "weak")
+    }  # fmt: skip
+    assert verdicts["strong"] == [
+        ("ok", 0, False),
+        ("warn", 1, False),
+        ("insufficient data", 1, False),
+        ("insufficient data", 1, False),
+        ("alert", 2, True),  # Monday
+        ("alert", 3, False),
+    ]
+    assert [v[0] for v in verdicts["weak"]] == [
+        "ok", "warn", "insufficient data", "insufficient data", "warn", "alert"
+    ]  # fmt: skip
+    monday = next(r for r in judged if r["metric"] == "strong" and r["window_start"] == days[4])
+    assert monday["reason"].endswith("alert thresholds crossed 2 window(s) running with p < 1e-06")
+
+
 # --- the demo's ground truth: 90 days at the `make demo` volume ----------------------
 
 EVENT_METRICS = {"quality_drift": "quality", "intent_mix_shift": "intent",
@@ -139,16 +177,11 @@ EVENT_METRICS = {"quality_drift": "quality", "intent_mix_shift": "intent",
 
 
 @pytest.fixture(scope="module")
-def ninety_days(tmp_path_factory):
-    """The demo's 90 days, 6,000 calls a day (what `make demo` generates), ending on a
-    Tuesday so that no injected event starts on a weekend."""
-    root = tmp_path_factory.mktemp("drift")
-    settings = generated_demo(root, days=90, calls_per_day=6000, seed=7, end=date(2026, 10, 27))
-    ingest_paths([settings.raw_dir], settings)
-    warehouse.build(settings)
-    truth = json.loads((settings.data_dir / GROUND_TRUTH_FILE).read_text())
+def ninety_days(ninety_day_demo):
+    """The 90-day demo (conftest) and its injected drift events."""
+    truth = json.loads((ninety_day_demo.data_dir / GROUND_TRUTH_FILE).read_text())
     events = [e for e in truth["events"] if e["type"] in EVENT_METRICS]
-    return settings, events
+    return ninety_day_demo, events
 
 
 def _alerts(settings) -> pl.DataFrame:

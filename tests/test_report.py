@@ -1,19 +1,117 @@
-"""The portfolio review: one chart per agent, self-contained, escaped."""
+"""The monthly portfolio review: verdict rules, pages, escaping, offline loading in a
+real browser, and the 90-day demo's ground truth showing up."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 import duckdb
 import pytest
 
 from pipelines import warehouse
 from pipelines.ingest import ingest_file
-from pipelines.report.render import ReportError, full_month_before, render_month
+from pipelines.policy import PolicyError, PortfolioPolicy, portfolio_policy
+from pipelines.report.render import (
+    PLOTLY_FILE,
+    ReportError,
+    full_month_before,
+    page_name,
+    previous_month,
+    render_month,
+)
+from pipelines.report.verdicts import decide
+from pipelines.retirements import RetirementsError, load_retirements
+from tests import browser
 from tests.otlp_builder import line, span
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+POLICY = PortfolioPolicy()
+
+
+# --- verdict rules (pure) --------------------------------------------------------------
+
+
+def month(n_cases=1000, cost=0.5, baseline=1.0, quality=0.9, target=0.8, spend=100.0, **extra):
+    return {"n_cases": n_cases, "cost_per_resolved_case_usd": cost,
+            "human_baseline_usd_per_case": baseline, "quality_mean": quality,
+            "quality_target": target, "cost_usd": spend, "monthly_budget_usd": 500.0,
+            "is_registered": True, **extra}  # fmt: skip
+
+
+def test_verdicts_follow_the_rules_in_order():
+    over, under = month(cost=1.25), month(quality=0.70)
+    assert decide([month(), month(n_cases=299)], [], POLICY).verdict == "insufficient data"
+    assert decide([month(), month(n_cases=299)], [], POLICY).rule == "299 cases < 300 (min_cases)"
+    retire = decide([over, over], [], POLICY)
+    assert retire.verdict == "retire"
+    assert retire.rule == (
+        "cost per resolved case $1.25 above the $1.00 human baseline 2 months running"
+    )
+    # one month over: watch; the month before lacking data (None) or too small: watch too
+    assert decide([month(), over], [], POLICY).verdict == "watch"
+    assert decide([None, over], [], POLICY).verdict == "watch"
+    assert decide([month(n_cases=10, cost=2.0), over], [], POLICY).verdict == "watch"
+    # quality below target 2 months: retire unless it rose by ≥ 0.01
+    flat = decide([month(quality=0.705), under], [], POLICY)
+    assert flat.verdict == "retire" and "-0.005 on the month before" in flat.rule
+    assert decide([month(quality=0.68), under], [], POLICY).verdict == "watch"  # +0.02
+    assert decide([month(), month()], ["intent"], POLICY).rule == "drift alert on intent"
+    assert decide([month(), month(spend=600.0)], [], POLICY).rule == (
+        "spend $600.00 above the $500.00 budget"
+    )
+    assert decide([month(), month()], [], POLICY, ["m (retires 2026-12-01)"]).rule == (
+        "calls m (retires 2026-12-01)"
+    )
+    unregistered = month(is_registered=False, baseline=None, target=None, monthly_budget_usd=None)
+    assert decide([None, unregistered], [], POLICY).verdict == "watch"
+    assert decide([month(), month()], [], POLICY).verdict == "keep"
+
+
+def test_portfolio_policy_and_models_file_errors_name_the_field(tmp_path):
+    assert portfolio_policy(tmp_path) == POLICY
+    (tmp_path / "policy.yaml").write_text("portfolio:\n  months_running: 0\n")
+    with pytest.raises(PolicyError, match=r"portfolio\.months_running: must be a whole number"):
+        portfolio_policy(tmp_path)
+    (tmp_path / "models.yaml").write_text(
+        "models:\n- {provider: openai, model: a, retires_on: 2026-12-01}\n"
+        "- {provider: openai, model: b, retires_on: soon}\n"
+    )
+    with pytest.raises(RetirementsError, match=r"models.yaml: models\[1\].retires_on: a date"):
+        load_retirements(tmp_path)
+    (tmp_path / "models.yaml").write_text(
+        "models:\n- {provider: openai, model: a, retires_on: 2026-12-01}\n"
+    )
+    (tmp_path / "models.local.yaml").write_text(
+        "models:\n- {provider: openai, model: a, retires_on: 2026-11-01, note: ours}\n"
+    )
+    (found,) = load_retirements(tmp_path).values()
+    assert (found.retires_on, found.note) == (date(2026, 11, 1), "ours")  # local wins
+
+
+def test_page_names_are_safe_and_unique():
+    taken: set[str] = set()
+    assert page_name("kb-answerer", taken) == "agents/kb-answerer.html"
+    assert page_name("<script>alert(1)</script>", taken) == "agents/script-alert-1-script.html"
+    assert page_name("../../etc", taken) == "agents/etc.html"
+    assert page_name("..//etc", taken) == "agents/etc-2.html"
+
+
+@pytest.mark.parametrize(
+    ("last_day", "month"),
+    [("2026-10-31", "2026-10"), ("2026-11-20", "2026-10"), ("2026-12-31", "2026-12"),
+     ("2027-01-01", "2026-12"), ("2024-02-29", "2024-02")],
+)  # fmt: skip
+def test_latest_full_month(last_day, month):
+    assert full_month_before(datetime.fromisoformat(last_day).date()) == month
+
+
+def test_previous_month():
+    assert previous_month(date(2026, 11, 1)) == "2026-10"
+    assert previous_month(date(2027, 1, 15)) == "2026-12"
+
+
+# --- a small demo: pages, offline, escaping ------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -21,25 +119,17 @@ def october(demo):
     return render_month(demo, "2026-10")
 
 
-def test_report_has_a_chart_per_agent(demo, october):
+def test_every_agent_has_a_page_linked_from_the_table(demo, october):
     with duckdb.connect(str(demo.warehouse_path), read_only=True) as con:
-        rows = con.execute(
-            "select distinct agent_name from agent_daily where day >= '2026-10-01'"
-        ).fetchall()
-    agents = {row[0] for row in rows}
+        seen = {r[0] for r in con.sql("select distinct agent_name from agent_monthly").fetchall()}
+        registered = {r[0] for r in con.sql("select agent_name from agents").fetchall()}
     html = october.read_text()
-    sections = re.findall(r'<section class="agent" id="agent-\d+">\s*<h3>([^<]+) <span', html)
-    assert sorted(sections) == sorted(agents)
-    assert len(agents) >= 15
-    assert html.count("Plotly.newPlot(") == len(agents) + 1  # + the fleet chart
-
-
-def test_misses_are_marked_in_the_portfolio_table(october):
-    rows = re.findall(r"<tr>\s*<td><a[^>]*>([^<]+)</a>(.*?)</tr>", october.read_text(), re.S)
-    marked = {agent: cells.count('class="bad"') for agent, cells in rows}
-    assert marked["contract-review"] == 1  # $/resolved case above its $0.70 baseline
-    assert marked["lead-scorer"] == 1  # quality mean 0.68 against a 0.85 target
-    assert marked["crm-cleaner"] == 0
+    links = re.findall(r'<td><a href="(agents/[^"]+)">([^<]+)</a></td>', html)
+    assert {name for _, name in links} == seen | registered
+    for page, name in links:
+        agent_page = (october.parent / page).read_text()
+        assert f"<h1>{name} <span" in agent_page
+        assert '<script src="../plotly.min.js"></script>' in agent_page
 
 
 def test_element_ids_are_unique(october):
@@ -48,15 +138,23 @@ def test_element_ids_are_unique(october):
 
 
 def test_report_loads_nothing_from_the_network(october):
-    html = october.read_text()
-    assert EXTERNAL.findall(html) == []
-    assert '<script src="plotly.min.js"></script>' in html
-    assert (october.parent / "plotly.min.js").stat().st_size > 3_000_000
+    pages = [october, *(october.parent / "agents").glob("*.html")]
+    for page in pages:
+        assert EXTERNAL.findall(page.read_text()) == [], page
+    assert '<script src="plotly.min.js"></script>' in october.read_text()
+    assert [p.name for p in october.parent.glob("**/*.js")] == [PLOTLY_FILE]  # one copy
+    assert (october.parent / PLOTLY_FILE).stat().st_size > 3_000_000
 
 
 def test_index_lists_reports_newest_first(demo, october):
+    (demo.reports_dir / "2026-09").mkdir(exist_ok=True)
+    (demo.reports_dir / "2026-09" / "portfolio-review.html").write_text("older")
+    render_month(demo, "2026-10")
     index = (demo.reports_dir / "index.html").read_text()
-    assert re.findall(r'href="([^"]+)"', index) == ["2026-10/portfolio-review.html"]
+    assert re.findall(r'href="([^"]+)"', index) == [
+        "2026-10/portfolio-review.html",
+        "2026-09/portfolio-review.html",
+    ]
 
 
 def test_strings_from_data_are_escaped(settings):
@@ -68,9 +166,11 @@ def test_strings_from_data_are_escaped(settings):
     path.write_text(line(root) + "\n")
     ingest_file(path, settings)
     warehouse.build(settings)
-    html = render_month(settings, "2026-10").read_text()
-    assert hostile not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    review = render_month(settings, "2026-10")
+    for page in (review, review.parent / "agents" / "script-alert-1-script.html"):
+        html = page.read_text()
+        assert hostile not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_month_is_validated(demo):
@@ -80,10 +180,60 @@ def test_month_is_validated(demo):
         render_month(demo, "2025-01")
 
 
-@pytest.mark.parametrize(
-    ("last_day", "month"),
-    [("2026-10-31", "2026-10"), ("2026-11-20", "2026-10"), ("2026-12-31", "2026-12"),
-     ("2027-01-01", "2026-12"), ("2024-02-29", "2024-02")],
-)  # fmt: skip
-def test_latest_full_month(last_day, month):
-    assert full_month_before(datetime.fromisoformat(last_day).date()) == month
+# --- the 90-day demo: ground truth, size, a real browser ------------------------------
+
+
+@pytest.fixture(scope="module")
+def september(ninety_day_demo):
+    return render_month(ninety_day_demo, "2026-09")
+
+
+def _portfolio(html: str) -> dict[str, dict]:
+    rows = re.findall(r'<tr id="row-\d+">(.*?)</tr>', html, re.S)
+    table = {}
+    for row in rows:
+        name = re.search(r'<a href="[^"]+">([^<]+)</a>', row).group(1)
+        verdict = re.search(r'<span class="verdict [^"]+">([^<]+)</span>', row).group(1)
+        drift = re.findall(r'<td class="text ?(?:bad)?">([^<]*)</td>', row)
+        table[name] = {"verdict": verdict, "row": row, "drift": drift}
+    return table
+
+
+def test_ground_truth_shows_up(september):
+    html = september.read_text()
+    table = _portfolio(html)
+    assert table["contract-review"]["verdict"] == "retire"  # above its $0.70 baseline
+    assert "above the $0.70 human baseline 2 months running" in table["contract-review"]["row"]
+    assert table["lead-scorer"]["verdict"] in ("watch", "retire")  # 0.68 vs 0.80 target
+    for agent, metric in [("support-triage", "quality"), ("billing-disputes", "intent"),
+                          ("kb-answerer", "model")]:  # fmt: skip
+        assert table[agent]["verdict"] == "watch"
+        assert "drift alert on" in table[agent]["row"] and metric in table[agent]["row"]
+    assert table["shadow-summarizer"]["verdict"] == "watch"  # unregistered
+    governance = html.split('id="flags-governance"')[1].split("<h3")[0]
+    assert '<td>shadow-summarizer</td><td class="text">no — unregistered</td>' in governance
+    retiring = html.split('id="flags-models"')[1].split("<h3")[0]
+    assert '<td>hr-faq</td><td class="text">anthropic / claude-3-5-haiku-20241022</td>' in retiring
+    stable = [a for a, r in table.items() if r["verdict"] == "keep"]
+    assert len(stable) >= 10
+
+
+def test_report_folder_is_small(september):
+    folder = september.parent
+    sizes = [p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name != PLOTLY_FILE]
+    assert sum(sizes) < 5_000_000
+
+
+def test_pages_load_offline_with_no_console_error_and_every_chart_drawn(september, tmp_path):
+    for page in (september, september.parent / "agents" / "kb-answerer.html"):
+        html = page.read_text()
+        charts = re.findall(r'<div id="(chart-[^"]+)" class="plotly-graph-div"', html)
+        assert charts
+        dom, console = browser.load(page, tmp_path / "profile")
+        assert console == [], page
+        for chart in charts:
+            drawn = re.search(rf'<div id="{chart}" class="([^"]*)"', dom).group(1)
+            assert "js-plotly-plot" in drawn, chart
+        assert dom.count('class="main-svg"') >= len(charts)
+    shot = browser.screenshot(september, tmp_path / "profile", tmp_path / "review.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

@@ -52,6 +52,7 @@ def test_every_generated_span_is_accounted_for(demo):
         (spans,) = con.execute("select count(*) from lake_spans").fetchall()[0]
         (scores,) = con.execute("select count(*) from lake_evaluations").fetchall()[0]
         (rejected,) = con.execute("select count(*) from lake_quarantine").fetchall()[0]
+        (evals,) = con.execute("select count(*) from lake_eval_results").fetchall()[0]
         (billed,) = con.execute(
             "select (select count(*) from lake_billing_costs) "
             "+ (select count(*) from lake_billing_usage)"
@@ -59,7 +60,9 @@ def test_every_generated_span_is_accounted_for(demo):
     assert spans == truth["n_spans"]
     assert rejected == truth["n_malformed_records"] == 2  # 1 of 4 files: a cut line, a bad span
     assert billed > 0  # every billing line of the demo is accepted
-    assert sum(r["rows_read"] for r in log) == spans + scores + billed + rejected
+    (runs,) = [e for e in truth["events"] if e["type"] == "eval_runs"]
+    assert evals == (1 + len(runs["candidates"])) * runs["items"] * runs["trials"] == 1800
+    assert sum(r["rows_read"] for r in log) == spans + scores + billed + evals + rejected
 
 
 def test_unregistered_agent_is_in_the_traces(demo):
@@ -97,5 +100,5 @@ def test_ground_truth_names_every_injected_event(demo):
     assert [e["type"] for e in truth["events"]] == [
         "quality_drift", "intent_mix_shift", "model_migration", "cost_above_human_baseline",
         "below_quality_target", "untraced_spend", "unregistered_agent", "model_near_retirement",
-        "late_files", "malformed_lines",
+        "late_files", "malformed_lines", "eval_runs",
     ]  # fmt: skip

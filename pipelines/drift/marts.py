@@ -247,31 +247,45 @@ def _against(value: float, warn: float, alert: float) -> str:
 
 
 def _apply_persistence(rows: list[dict], windows: list[Window], policy: DriftPolicy) -> None:
-    """An alert needs the alert thresholds crossed in N windows running (windows with
-    too few values are skipped, not counted); `is_new_alert` marks an episode's first."""
+    """An alert needs the alert thresholds crossed in N windows running, or in
+    strong_windows_running windows running with p < strong_p_value (windows with too few
+    values are skipped, not counted); `is_new_alert` marks an episode's first."""
     needed = {"daily": policy.daily_windows_running, "weekly": policy.weekly_windows_running}
     series = None
-    running, alerting = 0, False
+    running = strong = 0
+    alerting = False
     for row in rows:
         granularity = windows[row["window_id"]].granularity
         key = (granularity, row["agent_name"], row["metric"])
         if key != series:
-            series, running, alerting = key, 0, False
+            series, running, strong, alerting = key, 0, 0, False
         row["windows_running"] = running
         row["is_new_alert"] = False
         if row["crosses_alert"] is None:
             continue
         running = running + 1 if row["crosses_alert"] else 0
+        strong = strong + 1 if row["crosses_alert"] and _is_strong(row, policy) else 0
         row["windows_running"] = running
         if running >= needed[granularity]:
-            row["verdict"] = "alert"
             row["reason"] += f"; alert thresholds crossed {running} window(s) running"
-            row["is_new_alert"] = not alerting
+        elif strong >= policy.strong_windows_running:
+            row["reason"] += (
+                f"; alert thresholds crossed {strong} window(s) running with p < "
+                f"{policy.strong_p_value:g}"
+            )
         elif row["crosses_alert"]:
             row["reason"] += (
                 f"; alert thresholds crossed {running} of {needed[granularity]} window(s) needed"
             )
+        if running >= needed[granularity] or strong >= policy.strong_windows_running:
+            row["verdict"] = "alert"
+            row["is_new_alert"] = not alerting
         alerting = row["verdict"] == "alert"
+
+
+def _is_strong(row: dict, policy: DriftPolicy) -> bool:
+    p = row["ks_p_value"] if row["metric_kind"] == "numeric" else row["chi2_p_value"]
+    return p is not None and p < policy.strong_p_value
 
 
 def _add_evidence(histograms: dict[tuple[str, str], DailyHistograms], rows: list[dict]) -> None:

@@ -73,10 +73,10 @@ def numeric_stats(
         for window_id in by_agent.get(agent, []):
             if row := _window_row(daily, windows[window_id]):
                 rows.append((window_id, metric, *row))
-    return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=STATS_SCHEMA, orient="row")
 
 
-_SCHEMA = {
+STATS_SCHEMA = {
     "window_id": pl.Int64,
     "metric": pl.String,
     "n_current": pl.Int64,

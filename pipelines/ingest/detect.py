@@ -18,6 +18,7 @@ SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("langfuse_scores", ("data_type", "observation_id", "string_value")),
     ("langfuse_traces", ("session_id", "timestamp", "bookmarked")),
     ("native_spans", ("trace_id", "span_id", "started_at", "ended_at")),
+    ("native_eval_results", ("run_id", "item_id", "score_name", "evaluated_at")),
     ("native_evaluations", ("evaluated_at", "score_")),
     ("openai_costs", ('"organization.costs.result"',)),
     ("openai_usage", ('"organization.usage.completions.result"',)),

@@ -16,10 +16,11 @@ import pyarrow as pa
 from pipelines.db import sql_identifier
 from pipelines.ingest import split
 from pipelines.ingest.split import SQL_TYPES
-from pipelines.schemas import EVALUATIONS, SPANS, STRING_MAP, Table
+from pipelines.schemas import EVAL_RESULTS, EVALUATIONS, SPANS, STRING_MAP, Table
 
 SPANS_FORMAT = "native_spans"
 EVALUATIONS_FORMAT = "native_evaluations"
+EVAL_RESULTS_FORMAT = "native_eval_results"
 
 
 def _value(batch: pa.Table, name: str, arrow_type: pa.DataType) -> str:
@@ -55,5 +56,8 @@ PARSERS = {
     SPANS_FORMAT: split.record_parser(SPANS, partial(_candidates_sql, table=SPANS)),
     EVALUATIONS_FORMAT: split.record_parser(
         EVALUATIONS, partial(_candidates_sql, table=EVALUATIONS), dedupe=False
+    ),
+    EVAL_RESULTS_FORMAT: split.record_parser(
+        EVAL_RESULTS, partial(_candidates_sql, table=EVAL_RESULTS)
     ),
 }

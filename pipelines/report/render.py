@@ -1,8 +1,9 @@
-"""Render `reports/<YYYY-MM>/portfolio-review.html` and `reports/index.html`.
+"""Render `reports/<YYYY-MM>/portfolio-review.html`, one page per agent under
+`reports/<YYYY-MM>/agents/`, and `reports/index.html`.
 
-Self-contained and offline: plotly.js is written once next to each month's report
-(`plotly.min.js`, from the installed plotly package) and loaded by relative path; no
-CDN, no network. Every string from data is escaped by Jinja's autoescape.
+Self-contained and offline: plotly.js is written once per month folder (`plotly.min.js`,
+from the installed plotly package) and loaded by relative path; no CDN, no network.
+Every string from data is escaped by Jinja's autoescape.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import plotly.offline
-from jinja2 import Environment, PackageLoader, select_autoescape
+import polars as pl
+from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from markupsafe import Markup
 
 from pipelines.db import connect
+from pipelines.policy import portfolio_policy
 from pipelines.report import figures, queries
+from pipelines.report.verdicts import VERDICTS, Verdict, decide, rules_in_words
+from pipelines.retirements import load_retirements
 from pipelines.settings import Settings
 
 REPORT_FILE = "portfolio-review.html"
 PLOTLY_FILE = "plotly.min.js"
+AGENTS_DIR = "agents"
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
@@ -29,26 +35,42 @@ class ReportError(ValueError):
     """The report cannot be rendered as asked; the message says why."""
 
 
-@dataclass(frozen=True)
-class AgentSection:
+@dataclass
+class Agent:
+    """One agent's month: its row, verdict, flags and what its page shows."""
+
     row: dict
-    chart: Markup
-    flags: list[str]
-
-    @property
-    def is_above_baseline(self) -> bool:
-        return is_above_baseline(self.row)
-
-    @property
-    def is_below_target(self) -> bool:
-        return is_below_target(self.row)
+    verdict: Verdict
+    page: str  # agents/<file>.html, relative to the month folder
+    drift_metrics: list[str]
+    slo_weeks_met: int = 0
+    slo_weeks: int = 0
+    cost_spark: str = ""  # inline SVG (Markup)
+    quality_spark: str = ""
 
 
-def _environment() -> Environment:
-    return Environment(
+def _format(spec: str):
+    def apply(value, *args):
+        missing = value is None or isinstance(value, Undefined)
+        return "—" if missing else spec.format(value, *args)
+
+    return apply
+
+
+def environment() -> Environment:
+    templates = Environment(
         loader=PackageLoader("pipelines.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
     )
+    templates.filters |= {
+        "usd": _format("${:,.2f}"),
+        "usd4": _format("${:,.4f}"),
+        "pct": _format("{:.1%}"),
+        "num": _format("{:,.0f}"),
+        "q": _format("{:.3f}"),
+        "sortkey": lambda value: "" if value is None or isinstance(value, Undefined) else value,
+    }
+    return templates
 
 
 def _chart(fig, div_id: str) -> Markup:
@@ -61,79 +83,248 @@ def _chart(fig, div_id: str) -> Markup:
     return Markup(html)
 
 
-def is_above_baseline(row: dict) -> bool:
-    """Cost per resolved case above the human baseline (False when either is unknown)."""
-    baseline, cost = row["human_baseline_usd_per_case"], row["cost_per_resolved_case_usd"]
-    return baseline is not None and cost is not None and cost > baseline
+def page_name(agent: str, taken: set[str]) -> str:
+    """A file name for an agent's page: its name with anything unsafe replaced, made
+    unique within the month (names come from data)."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", agent).strip(".-")[:80] or "agent"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    taken.add(name)
+    return f"{AGENTS_DIR}/{name}.html"
 
 
-def is_below_target(row: dict) -> bool:
-    """Mean quality below the registry target (False when either is unknown)."""
-    target, quality = row["quality_target"], row["quality_mean"]
-    return target is not None and quality is not None and quality < target
+def _partition(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {key[0]: part for key, part in frame.partition_by("agent_name", as_dict=True).items()}
 
 
-def agent_flags(row: dict) -> list[str]:
-    """Plain-language flags an agent earns this month."""
-    flags = []
-    if not row["is_registered"]:
-        flags.append("not in the registry")
-    if is_above_baseline(row):
-        flags.append("costs more per resolved case than the human baseline")
-    if is_below_target(row):
-        flags.append("quality below target")
-    if row["n_unpriced_calls"]:
-        flags.append(f"{row['n_unpriced_calls']} unpriced calls (cost unknown)")
-    return flags
+def _month_rows(months: pl.DataFrame, registry: pl.DataFrame, month: str, n: int):
+    """agent → [row per month, None where the agent had no data], the report month last;
+    registered agents without a case in the month get a row with 0 cases."""
+    firsts = queries.months_before(month, n)
+    by_agent = {name: {r["month_start"]: r for r in part.to_dicts()}
+                for name, part in _partition(months).items()}  # fmt: skip
+    for entry in registry.to_dicts():
+        rows = by_agent.setdefault(entry["agent_name"], {})
+        if firsts[-1] not in rows:
+            rows[firsts[-1]] = {
+                **entry, "n_cases": 0, "n_resolved_cases": 0, "cost_usd": 0.0,
+                "quality_mean": None, "cost_per_resolved_case_usd": None,
+                "is_registered": True, "month_start": firsts[-1],
+            }  # fmt: skip
+    return {agent: [rows.get(first) for first in firsts] for agent, rows in by_agent.items()}
+
+
+def _read_month(con, month: str, policy) -> dict[str, pl.DataFrame]:
+    """Everything the review and its agent pages show, aggregated in DuckDB."""
+    return {
+        "months": queries.agent_months(con, month, policy.months_running),
+        "registry": queries.registry(con),
+        "fleet": queries.fleet_months(con, month),
+        "weeks": queries.agent_weeks(con, month),
+        "spend": queries.spend_weeks(con, month),
+        "slo": queries.slo_weeks(con, month),
+        "drift": queries.drift_alerts(con, month),
+        "drift_details": queries.drift_details(con, month),
+        "models": queries.models_used(con, month),
+        "history": queries.history(con, month),
+        "intents": queries.intents(con, month),
+        "cases": queries.extreme_cases(con, month),
+        "governance": queries.governance_gaps(con),
+        "quarantine": queries.quarantine(con),
+        "coverage": queries.coverage(con, month),
+    }
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write whole or not at all: a re-run never leaves a half-written page."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 def render_month(settings: Settings, month: str) -> Path:
-    """Render one month's portfolio review; returns the HTML path."""
+    """Render one month's portfolio review and its agent pages; returns the review's path."""
     if not MONTH.match(month):
         raise ReportError(f"month must look like 2026-10, got {month!r}")
     if not settings.warehouse_path.exists():
         raise ReportError(f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`")
+    policy = portfolio_policy(settings.config_dir)
+    retirements = load_retirements(settings.config_dir)
     con = connect(settings.warehouse_path, read_only=True)
     try:
-        agents = queries.agent_month(con, month)
-        days = queries.agent_days(con, month)
+        data = _read_month(con, month, policy)
     finally:
         con.close()
-    if agents.is_empty():
+    month_rows = _month_rows(data["months"], data["registry"], month, policy.months_running)
+    if not any(rows[-1] and rows[-1]["n_cases"] for rows in month_rows.values()):
         raise ReportError(f"no data for {month} in {settings.warehouse_path}")
-    sections = []
-    for index, row in enumerate(agents.iter_rows(named=True)):
-        fig = figures.agent_trend(days, row["agent_name"], row["human_baseline_usd_per_case"])
-        sections.append(AgentSection(row, _chart(fig, f"chart-agent-{index}"), agent_flags(row)))
-    totals = {
-        "n_agents": agents.height,
-        "n_cases": int(agents["n_cases"].sum()),
-        "n_resolved_cases": int(agents["n_resolved_cases"].sum()),
-        "cost_usd": float(agents["cost_usd"].sum()),
-        "n_unpriced_calls": int(agents["n_unpriced_calls"].sum()),
-    }
-    totals["cost_per_resolved_case_usd"] = totals["cost_usd"] / max(totals["n_resolved_cases"], 1)
-    html = (
-        _environment()
-        .get_template("portfolio_review.html.j2")
-        .render(
-            month=month,
-            generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            totals=totals,
-            sections=sections,
-            fleet_chart=_chart(figures.fleet_daily_cost(days), "chart-fleet-cost"),
-            plotly_src=PLOTLY_FILE,
-        )
-    )
+    month_end = queries.month_bounds(month)[1] - timedelta(days=1)
+    retiring = _retiring(data["models"], retirements, month_end, policy)
+    agents = _agents(month_rows, data, retiring, policy)
     out_dir = settings.reports_dir / month
-    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / AGENTS_DIR).mkdir(parents=True, exist_ok=True)
     plotly_js = out_dir / PLOTLY_FILE
     if not plotly_js.exists():
-        plotly_js.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+        write_whole(plotly_js, plotly.offline.get_plotlyjs())
+    generated_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    templates = environment()
+    for agent in agents:
+        _render_agent(templates, out_dir, month, agent, data, generated_at)
+    summary_frame = pl.DataFrame(
+        [{**a.row, "verdict": a.verdict.verdict} for a in agents if a.row["n_cases"]],
+        infer_schema_length=None,
+    )
+    html = templates.get_template("portfolio_review.html.j2").render(
+        month=month,
+        generated_at=generated_at,
+        summary=_summary(data["fleet"], month, agents),
+        agents=agents,
+        verdicts=VERDICTS,
+        rules=rules_in_words(policy),
+        policy=policy,
+        charts={
+            "quadrant": _chart(figures.quadrant(summary_frame), "chart-quadrant"),
+            "spend_agent": _chart(
+                figures.spend_over_time(data["spend"], "agent_name"), "chart-spend-agent"
+            ),
+            "spend_model": _chart(
+                figures.spend_over_time(data["spend"], "model"), "chart-spend-model"
+            ),
+            "quality": _chart(figures.quality_trends(data["weeks"]), "chart-quality"),
+        },
+        drift=_drift_flags(data["drift"]),
+        slo_breaches=data["slo"].filter(~pl.col("is_met")).to_dicts(),
+        retiring=retiring,
+        governance=data["governance"].to_dicts(),
+        quarantine=data["quarantine"].to_dicts(),
+        unpriced=data["models"].filter(pl.col("n_unpriced_calls") > 0).to_dicts(),
+        coverage=data["coverage"].to_dicts(),
+        plotly_src=PLOTLY_FILE,
+    )
     target = out_dir / REPORT_FILE
-    target.write_text(html, encoding="utf-8")
+    write_whole(target, html)
     render_index(settings.reports_dir)
     return target
+
+
+def _agents(month_rows: dict, data: dict, retiring: list[dict], policy) -> list[Agent]:
+    retiring_models: dict[str, list[str]] = {}
+    for item in retiring:
+        retiring_models.setdefault(item["agent_name"], []).append(
+            f"{item['model']} (retires {item['retires_on']})"
+        )
+    drift_metrics = {
+        agent: sorted(part["metric"].unique().to_list())
+        for agent, part in _partition(data["drift"]).items()
+    }
+    slo = _partition(data["slo"])
+    weeks = _partition(data["weeks"])
+    taken: set[str] = set()
+    agents = []
+    for name in sorted(
+        month_rows, key=lambda a: (-(month_rows[a][-1] or {}).get("cost_usd", 0), a)
+    ):
+        rows = month_rows[name]
+        metrics = drift_metrics.get(name, [])
+        verdict = decide(rows, metrics, policy, retiring_models.get(name, []))
+        agent = Agent(rows[-1], verdict, page_name(name, taken), metrics)
+        if name in slo:
+            met = slo[name].group_by("week_start").agg(pl.col("is_met").all())
+            agent.slo_weeks, agent.slo_weeks_met = met.height, int(met["is_met"].sum())
+        if name in weeks:
+            agent.cost_spark = figures.sparkline(
+                weeks[name]["cost_per_resolved_case_usd"].to_list()
+            )
+            agent.quality_spark = figures.sparkline(weeks[name]["quality_mean"].to_list())
+        agents.append(agent)
+    return agents
+
+
+def _retiring(models: pl.DataFrame, retirements: dict, month_end: date, policy) -> list[dict]:
+    """Agents calling, during the month, a model that retires within the policy's days."""
+    horizon = month_end + timedelta(days=policy.model_retirement_days)
+    found = []
+    for row in models.to_dicts():
+        retirement = retirements.get((row["provider"], row["model"]))
+        if retirement and retirement.retires_on <= horizon:
+            found.append({
+                **row, "retires_on": retirement.retires_on,
+                "days_left": (retirement.retires_on - month_end).days,
+                "source": retirement.source, "note": retirement.note,
+            })  # fmt: skip
+    return found
+
+
+def _drift_flags(drift: pl.DataFrame) -> list[dict]:
+    """Per agent, metric and granularity: the month's first alert window (its evidence) and
+    how many alert windows the month had."""
+    if drift.is_empty():
+        return []
+    first = (
+        drift.sort("window_start")
+        .group_by("agent_name", "metric", "granularity")
+        .agg(pl.all().first(), pl.len().alias("n_alert_windows"))
+    )
+    return first.sort("agent_name", "metric", "granularity").to_dicts()
+
+
+def _summary(fleet: pl.DataFrame, month: str, agents: list[Agent]) -> dict:
+    start = queries.month_bounds(month)[0]
+    rows = {r["month_start"]: r for r in fleet.to_dicts()}
+    now = rows.get(start, {})
+    before = rows.get(queries.months_before(month, 2)[0], {})
+    billed, billed_before = now.get("billed_usd"), before.get("billed_usd")
+    by_verdict = {v: sum(a.verdict.verdict == v for a in agents) for v in VERDICTS}
+    return {
+        **now,
+        "billed_change": billed / billed_before - 1 if billed and billed_before else None,
+        "billed_before_usd": billed_before,
+        "gap_usd": billed - now["reconciled_computed_usd"]
+        if billed is not None and now.get("reconciled_computed_usd") is not None
+        else None,
+        "by_verdict": by_verdict,
+        "trend": figures.sparkline(fleet["cost_per_resolved_case_usd"].to_list(), 140, 30),
+        "trend_months": [
+            (f"{r['month_start']:%Y-%m}", r["cost_per_resolved_case_usd"]) for r in fleet.to_dicts()
+        ],
+    }
+
+
+def _render_agent(templates, out_dir: Path, month: str, agent: Agent, data: dict, when: str):
+    name = agent.row["agent_name"]
+
+    def rows(key: str) -> list[dict]:
+        part = data[key].filter(pl.col("agent_name") == name)
+        return part.to_dicts()
+
+    weeks = data["weeks"].filter(pl.col("agent_name") == name)
+    chart = (
+        _chart(
+            figures.agent_trends(
+                weeks, agent.row.get("quality_target"), agent.row.get("human_baseline_usd_per_case")
+            ),
+            "chart-agent-trends",
+        )
+        if not weeks.is_empty()
+        else Markup("")
+    )
+    cases = rows("cases")
+    html = templates.get_template("agent.html.j2").render(
+        month=month,
+        generated_at=when,
+        agent=agent,
+        chart=chart,
+        models=rows("models"),
+        intents=rows("intents"),
+        drift=rows("drift_details"),
+        history=rows("history"),
+        costliest=[c for c in cases if c["kind"] == "costliest"],
+        worst=[c for c in cases if c["kind"] == "worst scored"],
+        plotly_src=f"../{PLOTLY_FILE}",
+    )
+    write_whole(out_dir / agent.page, html)
 
 
 def render_index(reports_dir: Path) -> Path:
@@ -142,9 +333,9 @@ def render_index(reports_dir: Path) -> Path:
         (p.parent.name for p in reports_dir.glob(f"*/{REPORT_FILE}") if MONTH.match(p.parent.name)),
         reverse=True,
     )
-    html = _environment().get_template("index.html.j2").render(months=months, report=REPORT_FILE)
+    html = environment().get_template("index.html.j2").render(months=months, report=REPORT_FILE)
     target = reports_dir / "index.html"
-    target.write_text(html, encoding="utf-8")
+    write_whole(target, html)
     return target
 
 
@@ -158,6 +349,11 @@ def latest_full_month(settings: Settings) -> str:
     if last_day is None:
         raise ReportError("the warehouse has no agent_daily rows; ingest and build first")
     return full_month_before(last_day)
+
+
+def previous_month(today: date) -> str:
+    """The calendar month before `today`'s: what the monthly review renders on the 1st."""
+    return f"{today.replace(day=1) - timedelta(days=1):%Y-%m}"
 
 
 def full_month_before(last_day: date) -> str:

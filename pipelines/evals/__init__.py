@@ -1,0 +1,1 @@
+"""Offline evals: eval runs from the warehouse, the paired diff, eval candidates."""

@@ -1,0 +1,129 @@
+"""The eval diff's I/O: each side's eval_results rows from the warehouse, the agent's
+production volume, and the JSON + HTML written under reports/diffs/."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.offline
+import polars as pl
+from markupsafe import Markup
+
+from pipelines.db import connect
+from pipelines.evals import diff
+from pipelines.evals.diff import DiffError
+from pipelines.policy import eval_diff_policy
+from pipelines.report.figures import LAYOUT
+from pipelines.report.render import PLOTLY_FILE, environment, write_whole
+from pipelines.settings import Settings
+
+DIFFS_DIR = "diffs"
+VOLUME_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DiffOutput:
+    result: dict
+    html: Path
+    json: Path
+
+
+def side_rows(con, agent: str, selector: str) -> pl.DataFrame:
+    """The eval_results rows of a run id, else of every run with that variant label."""
+    for column in ("run_id", "variant"):
+        rows = con.sql(
+            f"select * from eval_results where {column} = $s", params={"s": selector}
+        ).pl()
+        if not rows.is_empty():
+            break
+    else:
+        known = con.sql(
+            "select distinct run_id, variant from eval_results where agent_name = $a order by 1",
+            params={"a": agent},
+        ).fetchall()
+        listed = ", ".join(f"{run} ({variant})" for run, variant in known) or "none"
+        raise DiffError(f"no eval run or variant {selector!r}; runs of {agent}: {listed}")
+    agents = sorted(set(rows["agent_name"].drop_nulls()))
+    if agents != [agent]:
+        raise DiffError(f"{selector!r} evaluates {', '.join(agents) or 'no agent'}, not {agent}")
+    return rows
+
+
+def monthly_cases(con, agent: str) -> int | None:
+    """The agent's cases over the last VOLUME_DAYS days with production data."""
+    (cases,) = con.sql(
+        f"select sum(n_cases) from agent_daily where agent_name = $a and day > "
+        f"(select max(day) from agent_daily) - {VOLUME_DAYS}",
+        params={"a": agent},
+    ).fetchall()[0]
+    return None if cases is None else int(cases)
+
+
+def run_diff(
+    settings: Settings, agent: str, baseline: str, candidate: str, score: str = "quality"
+) -> DiffOutput:
+    """Compare two runs (or variants) of `agent`; write reports/diffs/<name>.{json,html}."""
+    if baseline == candidate:
+        raise DiffError("baseline and candidate are the same run")
+    if not settings.warehouse_path.exists():
+        raise DiffError(f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`")
+    policy = eval_diff_policy(settings.config_dir)
+    con = connect(settings.warehouse_path, read_only=True)
+    try:
+        sides = {name: side_rows(con, agent, name) for name in (baseline, candidate)}
+        volume = monthly_cases(con, agent)
+    finally:
+        con.close()
+    items = {name: diff.per_item(rows, score) for name, rows in sides.items()}
+    pairs = diff.pair(items[baseline], items[candidate])
+    result = {
+        "agent": agent,
+        "score": score,
+        "baseline_run": baseline,
+        "candidate_run": candidate,
+        "runs": {name: _describe(rows) for name, rows in sides.items()},
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **diff.compare(pairs, volume, policy),
+        "policy": policy.__dict__,
+    }
+    out = settings.reports_dir / DIFFS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{agent}--{baseline}--vs--{candidate}").strip("-.")
+    json_path, html_path = out / f"{name}.json", out / f"{name}.html"
+    write_whole(json_path, json.dumps(result, indent=2, default=str))
+    plotly_js = out / PLOTLY_FILE
+    if not plotly_js.exists():
+        write_whole(plotly_js, plotly.offline.get_plotlyjs())
+    chart = _differences_chart(pairs.paired)
+    page = environment().get_template("diff.html.j2")
+    write_whole(html_path, page.render(r=result, chart=chart, plotly_src=PLOTLY_FILE))
+    return DiffOutput(result, html_path, json_path)
+
+
+def _describe(rows: pl.DataFrame) -> dict:
+    def values(column: str) -> list[str]:
+        return sorted(str(v) for v in rows[column].unique().drop_nulls())
+
+    return {
+        "runs": values("run_id"),
+        "variants": values("variant"),
+        "models": values("model"),
+        "prompt_versions": values("prompt_version"),
+        "datasets": values("dataset"),
+        "cost_sources": values("cost_source"),
+    }
+
+
+def _differences_chart(paired: pl.DataFrame) -> Markup:
+    differences = (paired["score_candidate"] - paired["score_baseline"]).round(4).to_list()
+    fig = go.Figure(go.Histogram(x=differences, nbinsx=40, marker_color="#2f5d8a"))
+    fig.add_vline(x=0, line_dash="dash", line_color="#555")
+    fig.update_layout(title="Per-item quality difference (candidate − baseline)", height=320,
+                      xaxis_title="difference", yaxis_title="items", **LAYOUT)  # fmt: skip
+    return Markup(fig.to_html(full_html=False, include_plotlyjs=False, div_id="chart-diff",
+                              config={"displaylogo": False, "responsive": True}))  # fmt: skip

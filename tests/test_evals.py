@@ -1,0 +1,223 @@
+"""The eval diff: statistics against independent computations, the ship/hold rule, bad
+input (exit code 2), and the demo's migration runs decided as the generator intended."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from pipelines import warehouse
+from pipelines.cli import app
+from pipelines.evals import diff
+from pipelines.evals.diff import DiffError
+from pipelines.evals.runs import run_diff
+from pipelines.ingest import ingest_file
+from pipelines.policy import EvalDiffPolicy
+from pipelines.synth import GROUND_TRUTH_FILE
+
+POLICY = EvalDiffPolicy()
+runner = CliRunner()
+
+
+def rows(run, items, *, agent="a", score="quality", trials=1, value=lambda i, t: 0.8):
+    return pl.DataFrame(
+        [
+            {"run_id": run, "dataset": "d", "item_id": f"i{i}", "trial": t, "agent_name": agent,
+             "score_name": score, "score_value": value(i, t), "cost_usd": 0.01,
+             "latency_ms": 100.0 + i, "input_tokens": 10, "output_tokens": 5,
+             "source_file": "f.jsonl"}
+            for i in items
+            for t in range(1, trials + 1)
+        ]
+    )  # fmt: skip
+
+
+def test_trials_are_averaged_and_unpaired_items_reported():
+    baseline = diff.per_item(
+        rows("b", range(4), trials=2, value=lambda i, t: 0.5 + 0.1 * t), "quality"
+    )
+    assert baseline["score"].to_list() == pytest.approx([0.65] * 4)  # (0.6 + 0.7) / 2
+    assert baseline["n_trials"].to_list() == [2] * 4
+    candidate = diff.per_item(rows("c", range(2, 6)), "quality")
+    pairs = diff.pair(baseline, candidate)
+    assert pairs.paired["item_id"].to_list() == ["i2", "i3"]
+    assert (pairs.only_baseline, pairs.only_candidate) == (["i0", "i1"], ["i4", "i5"])
+
+
+def test_bad_input_is_named():
+    with pytest.raises(DiffError, match="no item in common"):
+        diff.pair(
+            diff.per_item(rows("b", [1]), "quality"), diff.per_item(rows("c", [2]), "quality")
+        )
+    with pytest.raises(DiffError, match=r"no 'quality' scores \(scores present: helpfulness\)"):
+        diff.per_item(rows("b", [1], score="helpfulness"), "quality")
+    missing = rows("b", [1, 2]).with_columns(score_value=pl.Series([0.5, None]))
+    with pytest.raises(DiffError, match=r"1 'quality' score\(s\) are missing, e.g. run b item i2"):
+        diff.per_item(missing, "quality")
+
+
+def test_quality_statistics_match_independent_computations():
+    rng = np.random.default_rng(3)
+    diffs = np.round(rng.normal(-0.01, 0.05, 400), 3)
+    result = diff.quality(diffs, POLICY)
+    assert result["mean_difference"] == pytest.approx(diffs.mean(), abs=1e-12)
+    # the bootstrap interval against the normal-theory interval of a mean (n = 400)
+    half = 1.959964 * diffs.std(ddof=1) / math.sqrt(len(diffs))
+    assert result["ci_low"] == pytest.approx(diffs.mean() - half, abs=6e-4)
+    assert result["ci_high"] == pytest.approx(diffs.mean() + half, abs=6e-4)
+    wins, losses = int((diffs > 0).sum()), int((diffs < 0).sum())
+    assert (result["wins"], result["ties"], result["losses"]) == (wins, 400 - wins - losses, losses)
+    # sign test: two-sided binomial tail, summed by hand
+    k, n = min(wins, losses), wins + losses
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    assert result["sign_test_p"] == pytest.approx(min(1.0, 2 * tail), rel=1e-9)
+
+
+def test_wilcoxon_p_matches_exact_enumeration():
+    diffs = np.array([0.05, -0.01, 0.03, 0.07, -0.025, 0.04, 0.06, 0.02])  # no tied |d|
+    ranks = np.argsort(np.argsort(np.abs(diffs))) + 1
+    observed = ranks[diffs > 0].sum()
+    totals = [sum(r for r, s in zip(ranks, signs, strict=True) if s)
+              for signs in itertools.product([0, 1], repeat=len(diffs))]  # fmt: skip
+    mean = len(diffs) * (len(diffs) + 1) / 4
+    extreme = sum(abs(t - mean) >= abs(observed - mean) for t in totals)
+    assert diff.quality(diffs, POLICY)["wilcoxon_p"] == pytest.approx(extreme / 2 ** len(diffs))
+
+
+def summary(ci_low, cost=(0.01, 0.01), p95=(100.0, 100.0), n=300):
+    side = [{"cost_per_item_usd": c, "latency_p95_ms": p, "unpriced_items": 0}
+            for c, p in zip(cost, p95, strict=True)]  # fmt: skip
+    return {"quality": {"ci_low": ci_low, "ci_high": ci_low + 0.02, "n_items": n},
+            "baseline": side[0], "candidate": side[1]}  # fmt: skip
+
+
+def test_ship_needs_non_inferiority_and_budgets():
+    assert diff.decide(summary(-0.019), POLICY)[0] == "ship"
+    decision, reasons = diff.decide(summary(-0.021), POLICY)
+    assert decision == "hold"
+    assert reasons[0] == "quality may be worse: 95 % CI [-0.0210, -0.0010] reaches below −0.02"
+    decision, reasons = diff.decide(summary(0.0, cost=(0.010, 0.0111)), POLICY)
+    assert (decision, reasons[1]) == ("hold", "cost per item +11.0% exceeds the +10% budget")
+    decision, reasons = diff.decide(summary(0.0, p95=(100.0, 109.0)), POLICY)
+    assert (decision, reasons[2]) == ("ship", "p95 latency +9.0% within the +10% budget")
+    assert diff.decide(summary(0.0, cost=(None, 0.01)), POLICY)[0] == "hold"  # unpriced
+    assert diff.decide(summary(0.0, n=29), POLICY)[0] == "hold"
+
+
+# --- the demo's migration eval runs ------------------------------------------------------
+
+
+def _cli(settings, *args):
+    return runner.invoke(app, ["diff", "--data-dir", str(settings.data_dir), "--config-dir",
+                               str(settings.config_dir), "--reports-dir",
+                               str(settings.reports_dir), *args])  # fmt: skip
+
+
+def test_demo_migration_ships_and_the_weaker_candidate_is_held(demo):
+    truth = json.loads((demo.data_dir / GROUND_TRUTH_FILE).read_text())
+    (event,) = [e for e in truth["events"] if e["type"] == "eval_runs"]
+    for candidate in event["candidates"]:
+        result = _cli(demo, "--agent", event["agent"], "--baseline", event["baseline"],
+                      "--candidate", candidate["run"])  # fmt: skip
+        assert result.exit_code == {"ship": 0, "hold": 1}[candidate["expected"]], result.output
+        output = run_diff(demo, event["agent"], event["baseline"], candidate["run"])
+        q = output.result["quality"]
+        assert output.result["decision"] == candidate["expected"]
+        assert q["n_items"] == event["items"]
+        assert q["ci_low"] <= candidate["true_difference"] <= q["ci_high"]
+        saved = json.loads(output.json.read_text())
+        assert saved["decision"] == candidate["expected"]
+        assert saved["quality"]["ci_low"] == pytest.approx(q["ci_low"])
+        html = output.html.read_text()
+        assert re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html) == []
+        assert f'id="decision">{candidate["expected"]}</span>' in html
+    # the variant label selects the same runs as the run id
+    by_variant = run_diff(demo, event["agent"], "gpt-4o / v2", "gpt-4.1-mini / v2")
+    assert by_variant.result["quality"]["n_items"] == event["items"]
+
+
+def test_diff_errors_exit_2(demo, tmp_path):
+    assert _cli(demo, "--agent", "kb-answerer", "--baseline", "nope",
+                "--candidate", "kb-candidate-gpt-4.1-mini").exit_code == 2  # fmt: skip
+    wrong_agent = _cli(demo, "--agent", "hr-faq", "--baseline", "kb-baseline-gpt-4o",
+                       "--candidate", "kb-candidate-gpt-4.1-mini")  # fmt: skip
+    assert wrong_agent.exit_code == 2
+    assert "evaluates kb-answerer, not hr-faq" in wrong_agent.output
+    no_score = _cli(demo, "--agent", "kb-answerer", "--baseline", "kb-baseline-gpt-4o",
+                    "--candidate", "kb-candidate-gpt-4.1-mini",
+                    "--score", "helpfulness")  # fmt: skip
+    assert no_score.exit_code == 2 and "no 'helpfulness' scores" in no_score.output
+
+
+def test_given_costs_are_kept_and_missing_ones_priced(settings):
+    path = settings.raw_dir / "evals.jsonl"
+    records = [
+        {"run_id": "r1", "item_id": "i1", "agent_name": "weather-agent", "model": "gpt-4o-mini",
+         "score_name": "quality", "score_value": 0.9, "cost_usd": 0.5,
+         "input_tokens": 1000, "output_tokens": 100, "evaluated_at": "2026-10-01T00:00:00Z"},
+        {"run_id": "r1", "item_id": "i2", "agent_name": "weather-agent", "model": "gpt-4o-mini",
+         "score_name": "quality", "score_value": 0.8,
+         "input_tokens": 1000, "output_tokens": 100, "evaluated_at": "2026-10-01T00:00:00Z"},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = ingest_file(path, settings)
+    assert (result.rows_accepted, result.rows_quarantined) == (2, 0)
+    warehouse.build(settings)
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        got = con.sql(
+            "select item_id, cost_usd, cost_source from eval_results order by 1"
+        ).fetchall()
+    # gpt-4o-mini list price: $0.15 / M input, $0.60 / M output
+    assert got == [
+        ("i1", 0.5, "given"),
+        ("i2", pytest.approx(1000 * 0.15e-6 + 100 * 0.6e-6), "computed"),
+    ]
+
+
+# --- the flywheel: production cases become eval candidates ----------------------------
+
+
+def test_eval_candidates_are_the_failed_cases_stratified_and_deduplicated(demo, tmp_path):
+    from pipelines.evals.candidates import CandidatesError, export_candidates
+
+    with duckdb.connect(str(demo.warehouse_path), read_only=True) as con:
+        cases = con.sql(
+            "select c.*, a.quality_target from fct_cases c join agents a using (agent_name) "
+            "where agent_name = 'support-triage' and day >= '2026-10-01'"
+        ).pl()
+        alerts = con.sql("select count(*) from drift_daily where verdict = 'alert'").fetchall()
+    assert alerts == [(0,)]  # 4 days: no drift window; reasons are score, escalation, fallback
+    failed = cases.filter(
+        (pl.col("quality_score") < pl.col("quality_target"))
+        | (pl.col("outcome") == "escalated")
+        | pl.col("is_fallback")
+        | (pl.col("outcome") == "fallback")
+    )
+    per_intent = failed.group_by("intent").len()
+    expected = int(per_intent["len"].clip(upper_bound=3).sum())
+    path, written, known = export_candidates(demo, "support-triage", "2026-10", per_intent=3,
+                                             output=tmp_path / "c.jsonl")  # fmt: skip
+    items = [json.loads(line) for line in path.read_text().splitlines()]
+    assert (written, known, len(items)) == (expected, 0, expected)
+    assert set(i["item_id"] for i in items) <= set(failed["conversation_id"])
+    assert {i["intent"] for i in items} == set(per_intent["intent"])  # every intent represented
+    assert all(i["reasons"] and "prompt" not in json.dumps(i) for i in items)
+    # a second export against the first as the dataset adds only what is new
+    _, again, known = export_candidates(demo, "support-triage", "2026-10", per_intent=4,
+                                        dataset=path, output=tmp_path / "d.jsonl")  # fmt: skip
+    assert known == expected
+    assert again == int(per_intent["len"].clip(upper_bound=4).sum()) - expected
+    (tmp_path / "bad.jsonl").write_text('{"item_id": "a"}\nnot json\n')
+    with pytest.raises(CandidatesError, match=r"bad.jsonl:2: item_id: not an eval item"):
+        export_candidates(demo, "support-triage", "2026-10", dataset=tmp_path / "bad.jsonl")
+    with pytest.raises(CandidatesError, match="no agent 'nobody'"):
+        export_candidates(demo, "nobody", "2026-10")
