@@ -19,7 +19,9 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 
 def test_the_expected_commands_exist():
-    assert COMMANDS == ["backfill", "build", "demo", "diff", "ingest", "nightly", "report", "sql"]
+    assert COMMANDS == [
+        "backfill", "build", "demo", "diff", "eval-candidates", "ingest", "nightly", "report", "sql"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS)

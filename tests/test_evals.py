@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import re
+from datetime import datetime
 
 import duckdb
 import numpy as np
@@ -22,6 +23,7 @@ from pipelines.evals.runs import run_diff
 from pipelines.ingest import ingest_file
 from pipelines.policy import EvalDiffPolicy
 from pipelines.synth import GROUND_TRUTH_FILE
+from tests.otlp_builder import attr, line, ns, span
 
 POLICY = EvalDiffPolicy()
 runner = CliRunner()
@@ -221,3 +223,44 @@ def test_eval_candidates_are_the_failed_cases_stratified_and_deduplicated(demo, 
         export_candidates(demo, "support-triage", "2026-10", dataset=tmp_path / "bad.jsonl")
     with pytest.raises(CandidatesError, match="no agent 'nobody'"):
         export_candidates(demo, "nobody", "2026-10")
+
+
+def test_traces_tagged_as_eval_runs_become_eval_results_not_cases(settings):
+    started = datetime(2026, 10, 2, 9)
+    spans = []
+    for n, (run, item, score) in enumerate([("r-trace", "i1", 0.7), ("r-trace", "i1", 0.9),
+                                            ("r-trace", "i2", 0.6)]):  # fmt: skip
+        trace = f"{n + 1:032x}"
+        root = span(trace, f"{n + 1:016x}", started.replace(minute=n), 1500,
+                    gen_ai__operation__name="invoke_agent", gen_ai__agent__name="weather-agent",
+                    gen_ai__agent__version="v7", fleet__eval__run_id=run,
+                    fleet__eval__item_id=item, fleet__eval__dataset="golden")  # fmt: skip
+        scored = [attr("gen_ai.evaluation.name", "quality"),
+                  attr("gen_ai.evaluation.score.value", score)]  # fmt: skip
+        root["events"] = [{"timeUnixNano": ns(started), "name": "gen_ai.evaluation.result",
+                           "attributes": scored}]  # fmt: skip
+        call = span(trace, f"{n + 11:016x}", started.replace(minute=n), 900, root["spanId"],
+                    gen_ai__operation__name="chat", gen_ai__provider__name="openai",
+                    gen_ai__request__model="gpt-4o-mini", gen_ai__usage__input_tokens=1000,
+                    gen_ai__usage__output_tokens=100)  # fmt: skip
+        spans += [root, call]
+    production = span("f" * 32, "f" * 16, started, 800, gen_ai__operation__name="invoke_agent",
+                      gen_ai__agent__name="weather-agent")  # fmt: skip
+    path = settings.raw_dir / "eval-traces.jsonl"
+    path.write_text(line(*spans, production) + "\n")
+    ingest_file(path, settings)
+    warehouse.build(settings)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        cases = con.sql("select conversation_id from fct_cases").fetchall()
+        got = con.sql(
+            "select run_id, item_id, trial, dataset, prompt_version, variant, score_value, "
+            "cost_usd, cost_source, latency_ms from eval_results order by item_id, trial"
+        ).fetchall()
+    assert cases == [("f" * 32,)]  # eval traces are not production cases
+    cost = 1000 * 0.15e-6 + 100 * 0.6e-6  # gpt-4o-mini list price, as production prices it
+    variant = "gpt-4o-mini"
+    assert got == [
+        ("r-trace", "i1", 1, "golden", "v7", variant, 0.7, pytest.approx(cost), "computed", 1500),
+        ("r-trace", "i1", 2, "golden", "v7", variant, 0.9, pytest.approx(cost), "computed", 1500),
+        ("r-trace", "i2", 1, "golden", "v7", variant, 0.6, pytest.approx(cost), "computed", 1500),
+    ]

@@ -9,8 +9,9 @@
 -- (a conversation id on the span or its trace) and an intact parent chain (it is a root,
 -- or its parent is stored); an LLM call also needs its model and, unless it failed, its
 -- input and output tokens.
--- Only the columns the facts use are kept (the three `fleet.*` attributes the cases read
--- among them): this table holds every span of the build in memory.
+-- Only the columns the facts use are kept (the `fleet.*` attributes the cases read among
+-- them, with the eval tags of offline eval traces): this table holds every span of the
+-- build in memory.
 -- materialized: slice
 with spans as not materialized (
     select
@@ -21,7 +22,11 @@ with spans as not materialized (
         status, error_type, tool_name, service_tier, reported_cost_usd,
         attributes['fleet.case.outcome'] as case_outcome,
         attributes['fleet.intent'] as intent,
-        attributes['fleet.fallback'] = 'true' as is_fallback
+        attributes['fleet.fallback'] = 'true' as is_fallback,
+        attributes['fleet.eval.run_id'] as eval_run_id,
+        attributes['fleet.eval.item_id'] as eval_item_id,
+        attributes['fleet.eval.dataset'] as eval_dataset,
+        attributes['fleet.eval.variant'] as eval_variant
     from stg_spans
 ),
 

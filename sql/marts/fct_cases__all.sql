@@ -1,0 +1,133 @@
+-- fct_cases__all: one row per case (agent × conversation), production or offline eval: what
+-- fct_cases keeps (production) and fct_eval_cases keeps (eval traces, tagged
+-- `fleet.eval.run_id`), computed once. See fct_cases for every rule.
+-- materialized: slice
+with spans as (
+    select * from int_spans__attributed
+),
+
+calls as (
+    select * from fct_llm_calls
+),
+
+evaluations as (
+    select * from stg_evaluations
+),
+
+registry as (
+    select agent_name, quality_metric from agents
+),
+
+case_spans as (
+    select
+        agent_name,
+        conversation_id,
+        arg_min(agent_version, started_at) filter (where operation = 'invoke_agent')
+            as agent_version,
+        min(started_at) as started_at,
+        max(ended_at) as ended_at,
+        count(*) as n_spans,
+        count(*) filter (where is_audit_complete) as n_audit_complete_spans,
+        count(*) filter (where is_llm_call) as n_llm_calls,
+        count(*) filter (where operation = 'execute_tool') as n_tool_calls,
+        list(coalesce(tool_name, 'unknown') order by started_at)
+            filter (where operation = 'execute_tool') as tool_names,
+        count(*) filter (where status = 'error') as n_error_spans,
+        arg_min(case_outcome, started_at) filter (where case_outcome is not null)
+            as span_outcome,
+        arg_min(intent, started_at) filter (where intent is not null) as intent,
+        coalesce(bool_or(is_fallback), false) as is_fallback,
+        arg_min(eval_run_id, started_at) filter (where eval_run_id is not null) as eval_run_id,
+        arg_min(eval_item_id, started_at) filter (where eval_item_id is not null)
+            as eval_item_id,
+        arg_min(eval_dataset, started_at) filter (where eval_dataset is not null)
+            as eval_dataset,
+        arg_min(eval_variant, started_at) filter (where eval_variant is not null)
+            as eval_variant
+    from spans
+    group by agent_name, conversation_id
+),
+
+case_costs as (
+    select
+        agent_name,
+        conversation_id,
+        sum(cost_usd) as cost_usd,
+        count(*) filter (where cost_source = 'unpriced') as n_unpriced_calls,
+        sum(input_tokens) as input_tokens,
+        sum(output_tokens) as output_tokens,
+        mode(model) as model
+    from calls
+    group by agent_name, conversation_id
+),
+
+scored as (
+    select
+        spans.agent_name,
+        spans.conversation_id,
+        evaluations.name,
+        evaluations.score_value,
+        evaluations.score_label,
+        evaluations.evaluated_at
+    from evaluations
+    inner join spans
+        on spans.trace_id = evaluations.trace_id
+        and spans.span_id = evaluations.span_id
+),
+
+case_scores as (
+    select
+        scored.agent_name,
+        scored.conversation_id,
+        avg(scored.score_value)
+            filter (where scored.name = coalesce(registry.quality_metric, 'quality'))
+            as quality_score,
+        arg_max(scored.score_label, scored.evaluated_at)
+            filter (where scored.name = 'case.outcome') as evaluated_outcome
+    from scored
+    left join registry using (agent_name)
+    group by scored.agent_name, scored.conversation_id
+),
+
+final as (
+    select
+        cast(case_spans.started_at as date) as day,
+        case_spans.agent_name,
+        case_spans.conversation_id,
+        case_spans.agent_version,
+        case_spans.started_at,
+        case_spans.ended_at,
+        epoch_ms(case_spans.ended_at) - epoch_ms(case_spans.started_at) as duration_ms,
+        case_spans.n_spans,
+        case_spans.n_audit_complete_spans,
+        case_spans.n_llm_calls,
+        case_spans.n_tool_calls,
+        coalesce(case_spans.tool_names, []) as tool_names,
+        case_spans.n_error_spans,
+        case_spans.intent,
+        case_spans.is_fallback,
+        case_costs.cost_usd,
+        coalesce(case_costs.n_unpriced_calls, 0) as n_unpriced_calls,
+        case_costs.input_tokens,
+        case_costs.output_tokens,
+        case
+            when coalesce(case_scores.evaluated_outcome, case_spans.span_outcome) in (
+                'resolved', 'escalated', 'abandoned', 'fallback'
+            ) then coalesce(case_scores.evaluated_outcome, case_spans.span_outcome)
+            when coalesce(case_scores.evaluated_outcome, case_spans.span_outcome) is null
+                and case_spans.is_fallback then 'fallback'
+            else 'unknown'
+        end as outcome,
+        outcome = 'resolved' as is_resolved,
+        case_scores.quality_score,
+        case_costs.model,
+        case_spans.eval_run_id,
+        case_spans.eval_item_id,
+        case_spans.eval_dataset,
+        case_spans.eval_variant
+    from case_spans
+    left join case_costs using (agent_name, conversation_id)
+    left join case_scores using (agent_name, conversation_id)
+)
+
+select * from final
