@@ -23,6 +23,7 @@ from pipelines.evals.runs import run_diff
 from pipelines.ingest import ingest_file
 from pipelines.policy import EvalDiffPolicy
 from pipelines.synth import GROUND_TRUTH_FILE
+from tests import browser
 from tests.otlp_builder import attr, line, ns, span
 
 POLICY = EvalDiffPolicy()
@@ -52,6 +53,25 @@ def test_trials_are_averaged_and_unpaired_items_reported():
     pairs = diff.pair(baseline, candidate)
     assert pairs.paired["item_id"].to_list() == ["i2", "i3"]
     assert (pairs.only_baseline, pairs.only_candidate) == (["i0", "i1"], ["i4", "i5"])
+
+
+def test_slices_by_dataset_and_by_intent_when_items_carry_one():
+    paired = pl.DataFrame({
+        "item_id": ["a", "b", "c"], "dataset": ["d1", "d1", "d2"],
+        "intent": ["billing", "billing", None],
+        "score_baseline": [0.5, 0.5, 0.5], "score_candidate": [0.7, 0.4, 0.5],
+    })  # fmt: skip
+    assert diff.slices(paired) == [
+        {"slice": "d1", "n_items": 2, "mean_difference": pytest.approx(0.05), "wins": 1,
+         "losses": 1, "kind": "dataset"},
+        {"slice": "d2", "n_items": 1, "mean_difference": 0.0, "wins": 0, "losses": 0,
+         "kind": "dataset"},
+        {"slice": "billing", "n_items": 2, "mean_difference": pytest.approx(0.05), "wins": 1,
+         "losses": 1, "kind": "intent"},
+        {"slice": None, "n_items": 1, "mean_difference": 0.0, "wins": 0, "losses": 0,
+         "kind": "intent"},
+    ]  # fmt: skip
+    assert [s["kind"] for s in diff.slices(paired.with_columns(intent=None))] == ["dataset"] * 2
 
 
 def test_bad_input_is_named():
@@ -123,7 +143,7 @@ def _cli(settings, *args):
                                str(settings.reports_dir), *args])  # fmt: skip
 
 
-def test_demo_migration_ships_and_the_weaker_candidate_is_held(demo):
+def test_demo_migration_ships_and_the_weaker_candidate_is_held(demo, tmp_path):
     truth = json.loads((demo.data_dir / GROUND_TRUTH_FILE).read_text())
     (event,) = [e for e in truth["events"] if e["type"] == "eval_runs"]
     for candidate in event["candidates"]:
@@ -141,6 +161,9 @@ def test_demo_migration_ships_and_the_weaker_candidate_is_held(demo):
         html = output.html.read_text()
         assert re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html) == []
         assert f'id="decision">{candidate["expected"]}</span>' in html
+    dom, console = browser.load(output.html, tmp_path / "profile")  # offline, in Chromium
+    assert console == []
+    assert re.search(r'<div id="chart-diff" class="[^"]*js-plotly-plot', dom)
     # the variant label selects the same runs as the run id
     by_variant = run_diff(demo, event["agent"], "gpt-4o / v2", "gpt-4.1-mini / v2")
     assert by_variant.result["quality"]["n_items"] == event["items"]

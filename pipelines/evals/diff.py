@@ -43,6 +43,9 @@ def per_item(rows: pl.DataFrame, score: str) -> pl.DataFrame:
         scored.group_by("item_id")
         .agg(
             pl.col("dataset").first(),
+            (pl.col("intent") if "intent" in scored.columns else pl.lit(None, pl.String))
+            .first()
+            .alias("intent"),
             pl.col("score_value").mean().alias("score"),
             pl.col("cost_usd").mean().alias("cost_usd"),
             pl.col("latency_ms").mean().alias("latency_ms"),
@@ -63,8 +66,9 @@ class Pairs:
 
 def pair(baseline: pl.DataFrame, candidate: pl.DataFrame) -> Pairs:
     """Items both sides ran, and the ids only one side ran (reported, never dropped)."""
+    shared = ("item_id", "dataset", "intent")
     paired = baseline.join(candidate, on="item_id", suffix="_candidate").rename(
-        {c: f"{c}_baseline" for c in baseline.columns if c not in ("item_id", "dataset")}
+        {c: f"{c}_baseline" for c in baseline.columns if c not in shared}
     )
     only_baseline = sorted(set(baseline["item_id"]) - set(candidate["item_id"]))
     only_candidate = sorted(set(candidate["item_id"]) - set(baseline["item_id"]))
@@ -72,7 +76,9 @@ def pair(baseline: pl.DataFrame, candidate: pl.DataFrame) -> Pairs:
         raise DiffError(
             f"no item in common ({baseline.height} baseline, {candidate.height} candidate items)"
         )
-    return Pairs(paired.drop("dataset_candidate"), only_baseline, only_candidate)
+    return Pairs(
+        paired.drop("dataset_candidate", "intent_candidate"), only_baseline, only_candidate
+    )
 
 
 def paired_bootstrap(diffs: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
@@ -120,19 +126,28 @@ def _side_stats(paired: pl.DataFrame, side: str) -> dict:
 
 
 def slices(paired: pl.DataFrame) -> list[dict]:
-    """Per dataset (slice): items, mean difference, wins and losses."""
-    return (
-        paired.with_columns(difference=pl.col("score_candidate") - pl.col("score_baseline"))
-        .group_by("dataset")
-        .agg(
-            pl.len().alias("n_items"),
-            pl.col("difference").mean().alias("mean_difference"),
-            (pl.col("difference") > TIE).sum().alias("wins"),
-            (pl.col("difference") < -TIE).sum().alias("losses"),
-        )
-        .sort("dataset")
-        .to_dicts()
+    """Per dataset, and per intent where items carry one: items, mean difference, wins
+    and losses."""
+    with_difference = paired.with_columns(
+        difference=pl.col("score_candidate") - pl.col("score_baseline")
     )
+    found = []
+    for kind in ("dataset", "intent"):
+        if with_difference[kind].null_count() == with_difference.height:
+            continue
+        found += (
+            with_difference.group_by(pl.col(kind).alias("slice"))
+            .agg(
+                pl.len().alias("n_items"),
+                pl.col("difference").mean().alias("mean_difference"),
+                (pl.col("difference") > TIE).sum().alias("wins"),
+                (pl.col("difference") < -TIE).sum().alias("losses"),
+            )
+            .with_columns(kind=pl.lit(kind))
+            .sort("slice", nulls_last=True)
+            .to_dicts()
+        )
+    return found
 
 
 def worst_regressions(paired: pl.DataFrame) -> list[dict]:

@@ -16,6 +16,7 @@
 --   variant: variant label (model / prompt version)
 --   model: model used
 --   prompt_version: prompt version used
+--   intent: the traced case's `fleet.intent` (NULL for native rows: slice them by dataset)
 --   score_name: score name
 --   score_value: score value
 --   cost_usd: the given cost, else the computed one; NULL when neither is known
@@ -58,7 +59,7 @@ priced as (
 native as (
     select
         run_id, dataset, item_id, trial, agent_name, variant, model, prompt_version,
-        score_name, score_value,
+        null::varchar as intent, score_name, score_value,
         coalesce(cost_usd, computed_cost_usd) as cost_usd,
         case when cost_usd is not null then 'given'
             when computed_cost_usd is not null then 'computed' else 'unpriced' end
@@ -81,7 +82,7 @@ traced as (
         dense_rank() over (partition by run_id, item_id order by started_at, conversation_id)
             as trial,
         agent_name, coalesce(variant, model) as variant, model,
-        agent_version as prompt_version, score_name, score_value, cost_usd,
+        agent_version as prompt_version, intent, score_name, score_value, cost_usd,
         if(n_unpriced_calls > 0 or cost_usd is null, 'unpriced', 'computed') as cost_source,
         input_tokens, output_tokens, duration_ms as latency_ms,
         started_at as evaluated_at, 'trace:' || trace_id as source_file

@@ -11,6 +11,7 @@
 --   item_id: `fleet.eval.item_id` (else the conversation id)
 --   dataset: `fleet.eval.dataset`
 --   variant: `fleet.eval.variant`
+--   intent: the case's `fleet.intent`
 --   agent_version: agent (prompt) version
 --   model: the model most of its LLM calls used
 --   started_at: first span start (UTC)
@@ -22,7 +23,7 @@
 select
     day, agent_name, conversation_id, eval_run_id as run_id,
     coalesce(eval_item_id, conversation_id) as item_id, eval_dataset as dataset,
-    eval_variant as variant, agent_version, model, started_at, duration_ms, cost_usd,
+    eval_variant as variant, intent, agent_version, model, started_at, duration_ms, cost_usd,
     n_unpriced_calls, input_tokens, output_tokens
 from fct_cases__all
 where eval_run_id is not null
