@@ -68,6 +68,7 @@ def environment() -> Environment:
         "pct": _format("{:.1%}"),
         "num": _format("{:,.0f}"),
         "q": _format("{:.3f}"),
+        "q4": _format("{:.4f}"),
         "sortkey": lambda value: "" if value is None or isinstance(value, Undefined) else value,
     }
     return templates

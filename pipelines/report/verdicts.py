@@ -80,7 +80,7 @@ def decide(
         if rise < policy.min_quality_improvement:
             return Verdict(
                 "retire",
-                f"quality {now['quality_mean']:.3f} below the {now['quality_target']:.2f} "
+                f"quality {now['quality_mean']:.4f} below the {now['quality_target']:.2f} "
                 f"target {policy.months_running} months running, {rise:+.3f} on the month "
                 "before (no upward trend)",
             )
@@ -89,7 +89,7 @@ def decide(
         reasons.append(f"cost per resolved case {cost} above the ${baseline:.2f} human baseline")
     if below_target(now):
         reasons.append(
-            f"quality {now['quality_mean']:.3f} below the {now['quality_target']:.2f} target"
+            f"quality {now['quality_mean']:.4f} below the {now['quality_target']:.2f} target"
         )
     if drift_metrics:
         reasons.append(f"drift alert on {', '.join(drift_metrics)}")
