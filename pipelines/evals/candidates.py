@@ -91,7 +91,9 @@ def export_candidates(
     if not MONTH.match(month):
         raise CandidatesError(f"month must look like 2026-10, got {month!r}")
     if not settings.warehouse_path.exists():
-        raise CandidatesError(f"{settings.warehouse_path}: no warehouse yet")
+        raise CandidatesError(
+            f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`"
+        )
     known = existing_ids(dataset)
     con = connect(settings.warehouse_path, read_only=True)
     try:

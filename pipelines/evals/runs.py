@@ -4,22 +4,25 @@ production volume, and the JSON + HTML written under reports/diffs/."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import plotly.graph_objects as go
-import plotly.offline
 import polars as pl
-from markupsafe import Markup
 
 from pipelines.db import connect
 from pipelines.evals import diff
 from pipelines.evals.diff import DiffError
 from pipelines.policy import eval_diff_policy
 from pipelines.report.figures import LAYOUT
-from pipelines.report.render import PLOTLY_FILE, environment, write_whole
+from pipelines.report.render import (
+    chart_html,
+    ensure_plotly,
+    environment,
+    safe_name,
+    write_whole,
+)
 from pipelines.settings import Settings
 
 DIFFS_DIR = "diffs"
@@ -93,15 +96,13 @@ def run_diff(
     }
     out = settings.reports_dir / DIFFS_DIR
     out.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{agent}--{baseline}--vs--{candidate}").strip("-.")
+    name = safe_name(f"{agent}--{baseline}--vs--{candidate}")
     json_path, html_path = out / f"{name}.json", out / f"{name}.html"
     write_whole(json_path, json.dumps(result, indent=2, default=str))
-    plotly_js = out / PLOTLY_FILE
-    if not plotly_js.exists():
-        write_whole(plotly_js, plotly.offline.get_plotlyjs())
-    chart = _differences_chart(pairs.paired)
+    chart = chart_html(_differences_figure(pairs.paired), "chart-diff")
     page = environment().get_template("diff.html.j2")
-    write_whole(html_path, page.render(r=result, chart=chart, plotly_src=PLOTLY_FILE))
+    html = page.render(r=result, chart=chart, plotly_src=ensure_plotly(out))
+    write_whole(html_path, html)
     return DiffOutput(result, html_path, json_path)
 
 
@@ -119,11 +120,10 @@ def _describe(rows: pl.DataFrame) -> dict:
     }
 
 
-def _differences_chart(paired: pl.DataFrame) -> Markup:
+def _differences_figure(paired: pl.DataFrame) -> go.Figure:
     differences = (paired["score_candidate"] - paired["score_baseline"]).round(4).to_list()
     fig = go.Figure(go.Histogram(x=differences, nbinsx=40, marker_color="#2f5d8a"))
     fig.add_vline(x=0, line_dash="dash", line_color="#555")
     fig.update_layout(title="Per-item quality difference (candidate − baseline)", height=320,
                       xaxis_title="difference", yaxis_title="items", **LAYOUT)  # fmt: skip
-    return Markup(fig.to_html(full_html=False, include_plotlyjs=False, div_id="chart-diff",
-                              config={"displaylogo": False, "responsive": True}))  # fmt: skip
+    return fig

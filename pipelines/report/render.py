@@ -21,7 +21,14 @@ from markupsafe import Markup
 from pipelines.db import connect
 from pipelines.policy import portfolio_policy
 from pipelines.report import figures, queries
-from pipelines.report.verdicts import VERDICTS, Verdict, decide, rules_in_words
+from pipelines.report.verdicts import (
+    VERDICTS,
+    Verdict,
+    above_baseline,
+    below_target,
+    decide,
+    rules_in_words,
+)
 from pipelines.retirements import load_retirements
 from pipelines.settings import Settings
 
@@ -71,10 +78,12 @@ def environment() -> Environment:
         "q4": _format("{:.4f}"),
         "sortkey": lambda value: "" if value is None or isinstance(value, Undefined) else value,
     }
+    templates.globals |= {"above_baseline": above_baseline, "below_target": below_target}
     return templates
 
 
-def _chart(fig, div_id: str) -> Markup:
+def chart_html(fig, div_id: str) -> Markup:
+    """A figure as a div for a page that loads plotly.js itself (see ensure_plotly)."""
     html = fig.to_html(
         full_html=False,
         include_plotlyjs=False,
@@ -84,10 +93,24 @@ def _chart(fig, div_id: str) -> Markup:
     return Markup(html)
 
 
+def safe_name(text: str) -> str:
+    """`text` (from data) as a file name: runs of anything but letters, digits, `.`, `_`
+    and `-` become `-`; no leading or trailing dots or dashes."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")
+
+
+def ensure_plotly(folder: Path) -> str:
+    """plotly.js, written once into `folder`; returns the name pages load it by."""
+    target = folder / PLOTLY_FILE
+    if not target.exists():
+        write_whole(target, plotly.offline.get_plotlyjs())
+    return PLOTLY_FILE
+
+
 def page_name(agent: str, taken: set[str]) -> str:
     """A file name for an agent's page: its name with anything unsafe replaced, made
     unique within the month (names come from data)."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", agent).strip(".-")[:80] or "agent"
+    base = safe_name(agent)[:80] or "agent"
     name, n = base, 1
     while name in taken:
         n += 1
@@ -166,9 +189,7 @@ def render_month(settings: Settings, month: str) -> Path:
     agents = _agents(month_rows, data, retiring, policy)
     out_dir = settings.reports_dir / month
     (out_dir / AGENTS_DIR).mkdir(parents=True, exist_ok=True)
-    plotly_js = out_dir / PLOTLY_FILE
-    if not plotly_js.exists():
-        write_whole(plotly_js, plotly.offline.get_plotlyjs())
+    plotly_src = ensure_plotly(out_dir)
     generated_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     templates = environment()
     for agent in agents:
@@ -186,14 +207,14 @@ def render_month(settings: Settings, month: str) -> Path:
         rules=rules_in_words(policy),
         policy=policy,
         charts={
-            "quadrant": _chart(figures.quadrant(summary_frame), "chart-quadrant"),
-            "spend_agent": _chart(
+            "quadrant": chart_html(figures.quadrant(summary_frame), "chart-quadrant"),
+            "spend_agent": chart_html(
                 figures.spend_over_time(data["spend"], "agent_name"), "chart-spend-agent"
             ),
-            "spend_model": _chart(
+            "spend_model": chart_html(
                 figures.spend_over_time(data["spend"], "model"), "chart-spend-model"
             ),
-            "quality": _chart(figures.quality_trends(data["weeks"]), "chart-quality"),
+            "quality": chart_html(figures.quality_trends(data["weeks"]), "chart-quality"),
         },
         drift=_drift_flags(data["drift"]),
         slo_breaches=data["slo"].filter(~pl.col("is_met")).to_dicts(),
@@ -202,7 +223,7 @@ def render_month(settings: Settings, month: str) -> Path:
         quarantine=data["quarantine"].to_dicts(),
         unpriced=data["models"].filter(pl.col("n_unpriced_calls") > 0).to_dicts(),
         coverage=data["coverage"].to_dicts(),
-        plotly_src=PLOTLY_FILE,
+        plotly_src=plotly_src,
     )
     target = out_dir / REPORT_FILE
     write_whole(target, html)
@@ -302,7 +323,7 @@ def _render_agent(templates, out_dir: Path, month: str, agent: Agent, data: dict
 
     weeks = data["weeks"].filter(pl.col("agent_name") == name)
     chart = (
-        _chart(
+        chart_html(
             figures.agent_trends(
                 weeks, agent.row.get("quality_target"), agent.row.get("human_baseline_usd_per_case")
             ),
