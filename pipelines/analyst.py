@@ -13,12 +13,13 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from pipelines.db import connect
+from pipelines.errors import UserError
 
 FORMATS = ("table", "csv", "json", "parquet")
 MAX_TABLE_ROWS = 200  # the printed table; files and csv/json get every row
 
 
-class QueryError(ValueError):
+class QueryError(UserError, ValueError):
     """The warehouse is missing or a query failed; the message says which."""
 
 

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
-from pipelines import analyst, warehouse
-from pipelines.evals.candidates import CandidatesError, export_candidates
-from pipelines.evals.diff import DiffError
-from pipelines.evals.runs import run_diff
-from pipelines.ingest import FORMATS, FileResult, IngestError, ingest_paths, raw_files
-from pipelines.policy import PolicyError
-from pipelines.pricing import PricesError
-from pipelines.registry import RegistryError
-from pipelines.report.render import ReportError, latest_full_month, render_month
-from pipelines.retirements import RetirementsError
+from pipelines.errors import UserError
+from pipelines.lock import data_dir_lock
+from pipelines.periods import month_range, parse_day, parse_month
 from pipelines.settings import DATA_DIR_ENV, Settings
 
+# Heavy libraries (Great Expectations, Prefect, plotly, scipy) are imported inside the
+# commands that use them, so `--help` and `sql` start fast (`make bench` times both).
+
+
+class _Commands(TyperGroup):
+    """Every command: a user error (UserError) is one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            console.print(f"error: {error}", style="bold red", highlight=False)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help=(
         "fleetledger: the ledger of an AI agent fleet.\n\n"
         "Workflow: raw exports (OTLP traces, bills) land in DATA/raw → `ingest` writes the "
@@ -31,6 +38,8 @@ app = typer.Typer(
         "`report` renders REPORTS/<month>/portfolio-review.html (+ a page per agent). "
         "`nightly` and `backfill` "
         "run all three; `demo` generates a 90-day demo fleet and runs it end to end.\n\n"
+        "Commands that write the lake or the warehouse take a lock on the data dir: a "
+        "second one exits naming the first (FLEETLEDGER_LOCK_WAIT=SECONDS: wait instead).\n\n"
         "Example:  fleetledger demo && open reports/index.html"
     ),
     no_args_is_help=True,
@@ -47,10 +56,33 @@ ReportsDir = typer.Option(Path("reports"), "--reports-dir", help="Where reports 
 
 
 def _settings(data_dir: Path, config_dir: Path, reports_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, config_dir=config_dir, reports_dir=reports_dir).resolved()
+    return Settings.from_env(data_dir=data_dir, config_dir=config_dir, reports_dir=reports_dir)
 
 
-def _progress() -> Progress:
+def _existing(data_dir: Path, config_dir: Path, reports_dir: Path) -> Settings:
+    """Settings whose data dir must exist already (every command but ingest and demo)."""
+    return _settings(data_dir, config_dir, reports_dir).require_data_dir()
+
+
+def _writing(settings: Settings, command: str):
+    """The data dir's write lock for a command; says so while it waits for another."""
+    return data_dir_lock(
+        settings.data_dir,
+        f"`fleetledger {command}`",
+        wait_seconds=settings.lock_wait_seconds,
+        on_wait=lambda message: console.print(message, style="yellow"),
+    )
+
+
+def _progress():
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -63,11 +95,13 @@ def _progress() -> Progress:
 
 def run_ingest(settings: Settings, paths: list[Path], source_format: str | None = None):
     """Ingest with a progress bar and a per-format summary; returns the file results."""
+    from pipelines.ingest import ingest_paths, raw_files
+
     files = list(raw_files(paths))
     with _progress() as progress:
         task = progress.add_task("ingest", total=len(files))
 
-        def advance(result: FileResult) -> None:
+        def advance(result) -> None:
             progress.update(task, advance=1, description=f"ingest {result.path.name}")
 
         results = ingest_paths(files, settings, source_format=source_format, on_file=advance)
@@ -75,7 +109,7 @@ def run_ingest(settings: Settings, paths: list[Path], source_format: str | None 
     return results
 
 
-def _print_ingest_summary(results: list[FileResult]) -> None:
+def _print_ingest_summary(results) -> None:
     done = [r for r in results if r.status == "ingested"]
     read = sum(r.rows_read for r in done)
     accepted = sum(r.rows_accepted for r in done)
@@ -93,6 +127,12 @@ def _print_ingest_summary(results: list[FileResult]) -> None:
 
 
 def run_build(settings: Settings, *, full: bool = False) -> None:
+    from pipelines import warehouse
+
+    if not settings.lake_dir.is_dir():
+        raise UserError(
+            f"{settings.data_dir}: no lake yet; ingest raw files first (`fleetledger ingest`)"
+        )
     models = warehouse.load_models()
     with _progress() as progress:
         task = progress.add_task("build", total=len(models))
@@ -118,22 +158,19 @@ def run_build(settings: Settings, *, full: bool = False) -> None:
 
 
 def run_report(settings: Settings, month: str | None) -> Path:
-    month = month or latest_full_month(settings)
+    from pipelines.report.render import latest_full_month, render_month
+
+    month = parse_month(month, "--month") if month else latest_full_month(settings)
     path = render_month(settings, month)
     console.print(f"report: {path}")
     return path
-
-
-def _fail(error: Exception) -> None:
-    console.print(f"error: {error}", style="bold red")
-    raise typer.Exit(2)
 
 
 @app.command()
 def ingest(
     paths: list[Path] = typer.Argument(None, help="Files or folders (default: DATA/raw)."),
     source_format: str = typer.Option(
-        None, "--format", help=f"Force a format instead of detecting it: {', '.join(FORMATS)}."
+        None, "--format", help="Force a format instead of detecting it (names above)."
     ),
     data_dir: Path = DataDir,
     config_dir: Path = ConfigDir,
@@ -143,7 +180,10 @@ def ingest(
 
     Formats are told from content: OTLP/JSON, Langfuse exports (JSONL/CSV/Parquet), native
     JSONL/Parquet, OpenAI Costs/Usage API pages, Anthropic cost/usage report pages, FOCUS
-    1.0–1.3 CSV/Parquet. Great Expectations Data Docs go to REPORTS/data-quality/.
+    1.0–1.3 CSV/Parquet. --format names: otlp_json, langfuse_observations, langfuse_scores,
+    langfuse_traces, native_spans, native_evaluations, native_eval_results, openai_costs,
+    openai_usage, anthropic_cost_report, anthropic_usage_report, focus. Great Expectations
+    Data Docs go to REPORTS/data-quality/.
 
     Example:  fleetledger ingest data/raw/traces/otlp-2026-10-01.jsonl exports/
 
@@ -151,13 +191,15 @@ def ingest(
 
     Example:  fleetledger ingest --format langfuse_observations exports/obs.csv
     """
-    settings = _settings(data_dir, config_dir, reports_dir)
+    from pipelines.ingest import FORMATS
+
     if source_format and source_format not in FORMATS:
-        _fail(ValueError(f"--format {source_format}: not one of {', '.join(FORMATS)}"))
-    try:
+        raise UserError(f"--format {source_format}: not one of {', '.join(FORMATS)}")
+    settings = _settings(data_dir, config_dir, reports_dir)
+    if not paths:
+        settings.require_data_dir()
+    with _writing(settings, "ingest"):
         run_ingest(settings, paths or [settings.raw_dir], source_format)
-    except IngestError as error:
-        _fail(error)
 
 
 @app.command()
@@ -176,10 +218,9 @@ def build(
 
     Example:  fleetledger build --full
     """
-    try:
-        run_build(_settings(data_dir, config_dir, reports_dir), full=full)
-    except (RegistryError, PricesError, PolicyError, warehouse.ModelError) as error:
-        _fail(error)
+    settings = _existing(data_dir, config_dir, reports_dir)
+    with _writing(settings, "build"):
+        run_build(settings, full=full)
 
 
 @app.command()
@@ -201,14 +242,13 @@ def sql(
 
     Example:  fleetledger sql      (then type queries ending with ;  — .tables lists tables)
     """
-    settings = _settings(data_dir, config_dir, reports_dir)
-    try:
-        if query is None:
-            analyst.interactive(settings.warehouse_path, console)
-        else:
-            analyst.run(settings.warehouse_path, query, output_format, output, console)
-    except analyst.QueryError as error:
-        _fail(error)
+    from pipelines import analyst
+
+    settings = _existing(data_dir, config_dir, reports_dir)
+    if query is None:
+        analyst.interactive(settings.warehouse_path, console)
+    else:
+        analyst.run(settings.warehouse_path, query, output_format, output, console)
 
 
 @app.command()
@@ -222,10 +262,9 @@ def report(
 
     Example:  fleetledger report --month 2026-10
     """
-    try:
-        run_report(_settings(data_dir, config_dir, reports_dir), month)
-    except (ReportError, PolicyError, RetirementsError) as error:
-        _fail(error)
+    if month:
+        parse_month(month, "--month")
+    run_report(_existing(data_dir, config_dir, reports_dir), month)
 
 
 @app.command()
@@ -247,11 +286,13 @@ def diff(
     Example:  fleetledger diff --agent kb-answerer --baseline kb-baseline-gpt-4o
               --candidate kb-candidate-gpt-4.1-mini
     """
+    from pipelines.evals.runs import run_diff
+
+    settings = _existing(data_dir, config_dir, reports_dir)
     try:
-        output = run_diff(_settings(data_dir, config_dir, reports_dir), agent, baseline,
-                          candidate, score)  # fmt: skip
-    except (DiffError, PolicyError) as error:
-        _fail(error)
+        output = run_diff(settings, agent, baseline, candidate, score)
+    except UserError:
+        raise
     except Exception:  # a crash must not read as "hold" (exit 1) to a CI gate
         console.print_exception()
         raise typer.Exit(2) from None
@@ -272,7 +313,7 @@ def diff(
 def eval_candidates(
     agent: str = typer.Option(..., "--agent", help="The agent whose cases are exported."),
     month: str = typer.Option(..., "--month", help="YYYY-MM."),
-    per_intent: int = typer.Option(50, "--per-intent", min=1, help="At most this many per intent."),
+    per_intent: int = typer.Option(50, "--per-intent", help="At most this many per intent."),
     dataset: Path = typer.Option(
         None, "--dataset", help="Existing eval dataset (JSONL): skip its items."
     ),
@@ -289,12 +330,13 @@ def eval_candidates(
     Example:  fleetledger eval-candidates --agent support-triage --month 2026-10
               --dataset evals/support-triage.jsonl
     """
-    settings = _settings(data_dir, config_dir, reports_dir)
-    try:
-        path, written, known = export_candidates(settings, agent, month, per_intent=per_intent,
-                                                 dataset=dataset, output=output)  # fmt: skip
-    except CandidatesError as error:
-        _fail(error)
+    from pipelines.evals.candidates import export_candidates
+
+    parse_month(month, "--month")
+    _at_least(1, per_intent=per_intent)
+    settings = _existing(data_dir, config_dir, reports_dir)
+    path, written, known = export_candidates(settings, agent, month, per_intent=per_intent,
+                                             dataset=dataset, output=output)  # fmt: skip
     console.print(f"{written:,} new eval candidates ({known:,} already in the dataset): {path}")
 
 
@@ -304,6 +346,7 @@ def nightly(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir:
 
     Example:  FLEETLEDGER_DATA_DIR=/srv/fleet/data fleetledger nightly
     """
+    _existing(data_dir, config_dir, reports_dir)
     from pipelines.flows import nightly as nightly_flow
 
     nightly_flow(str(data_dir), str(config_dir), str(reports_dir))
@@ -321,6 +364,8 @@ def backfill(
 
     Example:  fleetledger backfill --start 2026-09 --end 2026-10
     """
+    start, end = month_range(start, end)
+    _existing(data_dir, config_dir, reports_dir)
     from pipelines.flows import backfill as backfill_flow
 
     backfill_flow(str(data_dir), str(config_dir), str(reports_dir), start, end)
@@ -341,19 +386,22 @@ def demo(
 
     Example:  fleetledger demo --days 30 --calls-per-day 5000 --data-dir /tmp/fleet
     """
+    last_day = parse_day(end, "--end") if end else None
+    _at_least(1, days=days, calls_per_day=calls_per_day)
+    settings = _settings(data_dir, config_dir, reports_dir)
     from pipelines.synth import generate_demo
 
-    settings = _settings(data_dir, config_dir, reports_dir)
     started = time.perf_counter()
-    summary = generate_demo(
-        settings.data_dir,
-        settings.config_dir,
-        days=days,
-        calls_per_day=calls_per_day,
-        seed=seed,
-        end=date.fromisoformat(end) if end else None,
-        progress=lambda message: console.print(f"demo: {message}"),
-    )
+    with _writing(settings, "demo"):
+        summary = generate_demo(
+            settings.data_dir,
+            settings.config_dir,
+            days=days,
+            calls_per_day=calls_per_day,
+            seed=seed,
+            end=last_day,
+            progress=lambda message: console.print(f"demo: {message}"),
+        )
     console.print(
         f"demo: {summary.n_cases:,} cases, {summary.n_spans:,} spans in "
         f"{summary.trace_files} OTLP files ({summary.trace_bytes / 1e6:.0f} MB), "
@@ -367,22 +415,15 @@ def demo(
     console.print(f"open {settings.reports_dir / 'index.html'}")
 
 
+def _at_least(minimum: int, **values: int) -> None:
+    for name, value in values.items():
+        if value < minimum:
+            option = "--" + name.replace("_", "-")
+            raise UserError(f"{option} {value}: must be {minimum} or more")
+
+
 def main() -> None:
-    try:
-        app()
-    except (
-        RegistryError,
-        PricesError,
-        PolicyError,
-        warehouse.ModelError,
-        ReportError,
-        RetirementsError,
-        DiffError,
-        CandidatesError,
-        IngestError,
-    ) as error:
-        console.print(f"error: {error}", style="bold red")
-        sys.exit(2)
+    app()
 
 
 if __name__ == "__main__":

@@ -9,56 +9,140 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 
 from pipelines import warehouse
 from pipelines.db import connect
 from pipelines.drift.alerts import emit_new_alerts
+from pipelines.errors import UserError
 from pipelines.evals.candidates import export_candidates
 from pipelines.evals.runs import run_diff
-from pipelines.ingest import FileResult, ingest_paths
+from pipelines.ingest import FileResult, begin_ingest, ingest_file, raw_files
+from pipelines.lock import data_dir_lock
+from pipelines.periods import month_range, parse_month
 from pipelines.report import queries
-from pipelines.report.render import latest_full_month, previous_month, render_month
+from pipelines.report.render import (
+    latest_full_month,
+    month_verdicts,
+    previous_month,
+    render_month,
+)
 from pipelines.settings import Settings
+from pipelines.validate import DataQuality
+
+# Guards against a hung run, far above what the benches measure (seconds).
+INGEST_FILE_TIMEOUT = 3 * 3600
+BUILD_TIMEOUT = 6 * 3600
+REPORT_TIMEOUT = 3600
+SMALL_TASK_TIMEOUT = 600
+# A scheduled run waits this long for another writer of its data dir (a backfill, say).
+LOCK_WAIT_SECONDS = 4 * 3600
 
 
 def _settings(data_dir: str | None, config_dir: str, reports_dir: str) -> Settings:
-    return Settings.from_env(
+    settings = Settings.from_env(
         data_dir=Path(data_dir) if data_dir else None,
         config_dir=Path(config_dir),
         reports_dir=Path(reports_dir),
     )
+    return settings.require_data_dir()
 
 
-@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def ingest_new_files(settings: Settings) -> list[FileResult]:
-    """Ingest every raw file not ingested in this exact version yet."""
+def _writing(settings: Settings, flow_name: str):
+    """The data dir's write lock for a flow run: waits for another writer, and says so."""
     logger = get_run_logger()
+    return data_dir_lock(
+        settings.data_dir,
+        f"flow {flow_name}",
+        wait_seconds=max(settings.lock_wait_seconds, LOCK_WAIT_SECONDS),
+        on_wait=logger.warning,
+    )
 
-    def log(result: FileResult) -> None:
-        if result.status == "ingested":
-            logger.info(
-                "%s: %d records = %d accepted + %d quarantined",
-                result.path.name,
-                result.rows_read,
-                result.rows_accepted,
-                result.rows_quarantined,
-            )
-        elif result.status == "set aside":
-            logger.warning("%s: set aside: %s", result.path.name, result.note)
 
-    results = ingest_paths([settings.raw_dir], settings, on_file=log)
-    logger.info(
-        "ingest: %d new, %d unchanged, %d set aside",
+def retry_unless_user_error(task, task_run, state) -> bool:
+    """Retry a failed task run unless its error is the user's to fix (no retry mends it)."""
+    try:
+        state.result()
+    except UserError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(cache_policy=NO_CACHE, timeout_seconds=SMALL_TASK_TIMEOUT)
+def find_raw_files(settings: Settings) -> tuple[list[Path], DataQuality]:
+    """The raw files to look at, and the data-quality context their ingests share."""
+    files = list(raw_files([settings.raw_dir]))
+    get_run_logger().info("%d raw file(s) under %s", len(files), settings.raw_dir)
+    return files, begin_ingest(settings)
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_user_error,
+    timeout_seconds=INGEST_FILE_TIMEOUT,
+    task_run_name="ingest {path.name}",
+)
+def ingest_raw_file(path: Path, settings: Settings, quality: DataQuality) -> FileResult:
+    """Ingest one raw file (a no-op when this exact version is in the lake)."""
+    result = ingest_file(path, settings, quality=quality)
+    logger = get_run_logger()
+    if result.status == "ingested":
+        logger.info(
+            "%s: %d records = %d accepted + %d quarantined",
+            path.name,
+            result.rows_read,
+            result.rows_accepted,
+            result.rows_quarantined,
+        )
+    elif result.status == "set aside":
+        logger.warning("%s: set aside: %s", path.name, result.note)
+    return result
+
+
+@task(cache_policy=NO_CACHE, timeout_seconds=REPORT_TIMEOUT)
+def build_data_docs(quality: DataQuality) -> None:
+    """Great Expectations' Data Docs, once per run."""
+    quality.build_docs()
+
+
+def ingest_new_files(settings: Settings) -> list[Path]:
+    """One task run per raw file, each retried on its own; returns the files that failed
+    (the run goes on with the others and fails at its end)."""
+    files, quality = find_raw_files(settings)
+    states = [ingest_raw_file(path, settings, quality, return_state=True) for path in files]
+    build_data_docs(quality)
+    results = [state.result() for state in states if state.is_completed()]
+    get_run_logger().info(
+        "ingest: %d new, %d unchanged, %d set aside, %d failed",
         sum(r.status == "ingested" for r in results),
         sum(r.status == "unchanged" for r in results),
         sum(r.status == "set aside" for r in results),
+        len(files) - len(results),
     )
-    return results
+    return [path for path, state in zip(files, states, strict=True) if not state.is_completed()]
 
 
-@task(cache_policy=NO_CACHE)
+class IngestFailed(RuntimeError):
+    """Some raw files could not be ingested; the rest of the run went on."""
+
+
+def _fail_on(failed: list[Path]) -> None:
+    if failed:
+        names = ", ".join(path.name for path in failed)
+        raise IngestFailed(f"{len(failed)} raw file(s) failed to ingest (see their task runs): "
+                           f"{names}")  # fmt: skip
+
+
+@task(cache_policy=NO_CACHE, timeout_seconds=BUILD_TIMEOUT)
 def build_warehouse(settings: Settings) -> str:
     """Bring the warehouse up to date: only what new lake files touch, unless more changed."""
     result = warehouse.build(settings)
@@ -73,8 +157,8 @@ def build_warehouse(settings: Settings) -> str:
     return result.mode
 
 
-@task(cache_policy=NO_CACHE)
-def emit_drift_alerts(settings: Settings) -> int:
+@task(cache_policy=NO_CACHE, timeout_seconds=SMALL_TASK_TIMEOUT)
+def emit_drift_alerts(settings: Settings) -> list[dict]:
     """New drift alerts: a JSON file, the webhook if configured, this log and an artifact."""
     logger = get_run_logger()
     alerts, path = emit_new_alerts(settings)
@@ -89,18 +173,37 @@ def emit_drift_alerts(settings: Settings) -> int:
             description=f"{len(alerts)} new drift alert(s), also in {path}",
         )
     logger.info("drift: %d new alert(s)", len(alerts))
-    return len(alerts)
+    return alerts
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, timeout_seconds=REPORT_TIMEOUT)
 def render_report(settings: Settings, month: str) -> str:
-    """Render one month's portfolio review."""
+    """Render one month's portfolio review; its link is published as an artifact."""
     path = render_month(settings, month)
     get_run_logger().info("report %s: %s", month, path)
+    create_link_artifact(
+        path.as_uri(),
+        link_text=f"Portfolio review {month}",
+        key="portfolio-review",
+        description=f"The portfolio review of {month}, rendered on the worker's disk.",
+    )
     return str(path)
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, timeout_seconds=SMALL_TASK_TIMEOUT)
+def publish_month_table(settings: Settings, month: str, alerts: list[dict]) -> None:
+    """A table artifact: every agent's verdict for the month, and this run's new alerts."""
+    rows = month_verdicts(settings, month)
+    for row in rows:
+        mine = [f"{a['metric']} ({a['granularity']})" for a in alerts
+                if a["agent_name"] == row["agent"]]  # fmt: skip
+        row["new drift alerts"] = ", ".join(mine)
+    create_table_artifact(
+        rows, key="portfolio-verdicts", description=f"Verdicts of {month}, new drift alerts"
+    )
+
+
+@task(cache_policy=NO_CACHE, timeout_seconds=SMALL_TASK_TIMEOUT)
 def months_to_render(settings: Settings, start: str | None, end: str | None) -> list[str]:
     """Months with data between start and end (default: all, up to the latest full month)."""
     last = end or latest_full_month(settings)
@@ -122,16 +225,20 @@ def nightly(
     """Ingest new files, rebuild the warehouse, emit new drift alerts, render the latest
     full month; with eval_candidates, also export each agent's eval candidates for it."""
     settings = _settings(data_dir, config_dir, reports_dir)
-    ingest_new_files(settings)
-    build_warehouse(settings)
-    emit_drift_alerts(settings)
-    month = latest_full_month(settings)
-    if eval_candidates:
-        write_eval_candidates(settings, month)
-    return render_report(settings, month)
+    with _writing(settings, "nightly"):
+        failed = ingest_new_files(settings)
+        build_warehouse(settings)
+        alerts = emit_drift_alerts(settings)
+        month = latest_full_month(settings)
+        if eval_candidates:
+            write_eval_candidates(settings, month)
+        path = render_report(settings, month)
+    publish_month_table(settings, month, alerts)
+    _fail_on(failed)
+    return path
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, timeout_seconds=REPORT_TIMEOUT)
 def write_eval_candidates(settings: Settings, month: str) -> list[str]:
     """DATA/eval_candidates/<agent>-<month>.jsonl for every agent with cases."""
     con = connect(settings.warehouse_path, read_only=True)
@@ -157,10 +264,14 @@ def backfill(
     end: str | None = None,
 ):
     """Ingest everything, rebuild, and render every month from start to end."""
+    start, end = month_range(start, end)
     settings = _settings(data_dir, config_dir, reports_dir)
-    ingest_new_files(settings)
-    build_warehouse(settings)
-    return [render_report(settings, month) for month in months_to_render(settings, start, end)]
+    with _writing(settings, "backfill"):
+        failed = ingest_new_files(settings)
+        build_warehouse(settings)
+        paths = [render_report(settings, m) for m in months_to_render(settings, start, end)]
+    _fail_on(failed)
+    return paths
 
 
 @flow(name="monthly_review", log_prints=True)
@@ -171,8 +282,11 @@ def monthly_review(
     reports_dir: str = "reports",
 ):
     """Render the portfolio review of `month` (default: the calendar month before today)."""
+    month = parse_month(month) if month else previous_month(datetime.now(UTC).date())
     settings = _settings(data_dir, config_dir, reports_dir)
-    return render_report(settings, month or previous_month(datetime.now(UTC).date()))
+    path = render_report(settings, month)
+    publish_month_table(settings, month, [])
+    return path
 
 
 @flow(name="migration_diff", log_prints=True)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
 
+from pipelines.errors import UserError
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "intermediate", "marts")
 MATERIALIZATIONS = ("view", "slice", "fact", "rollup", "table", "macro")
@@ -34,7 +36,7 @@ HEADER_COLUMN = re.compile(r"^--\s+(\w+):\s+(.+)$")
 HEADER_SETTING = re.compile(r"^--\s(materialized|partition|parameters):\s*(.+)$")
 
 
-class ModelError(RuntimeError):
+class ModelError(UserError, RuntimeError):
     """A SQL model is malformed or failed to build; the message names its file."""
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
+from pipelines.errors import UserError
 from pipelines.schemas import documented_schema
 
 POLICY_FILE = "policy.yaml"
@@ -41,7 +42,7 @@ SLO_POLICY_SCHEMA = documented_schema(
 )
 
 
-class PolicyError(ValueError):
+class PolicyError(UserError, ValueError):
     """config/policy.yaml is not as expected; the message names the file and field."""
 
 

@@ -28,6 +28,7 @@ from genai_prices.types import (
     calc_unit_price,
 )
 
+from pipelines.errors import UserError
 from pipelines.schemas import documented_schema
 
 PRICE_COLUMNS = {  # genai-prices price key → our column
@@ -197,7 +198,7 @@ PRICE_OVERRIDES_SCHEMA = documented_schema(
 )
 
 
-class PricesError(ValueError):
+class PricesError(UserError, ValueError):
     """config/prices.yaml is not as expected; the message names the entry and field."""
 
 

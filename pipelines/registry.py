@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
+from pipelines.errors import UserError
 from pipelines.policy import PolicyError, check_target
 from pipelines.schemas import AGENTS
 
@@ -14,7 +15,7 @@ REGISTRY_FILE = "agents.yaml"
 BILLING_KEY_KINDS = ("openai_project", "anthropic_workspace", "sub_account", "api_key", "focus_tag")
 
 
-class RegistryError(ValueError):
+class RegistryError(UserError, ValueError):
     """config/agents.yaml is not as expected; the message names the agent and field."""
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.errors import UserError
+
 MODELS_FILE = "models.yaml"
 LOCAL_FILE = "models.local.yaml"
 
 
-class RetirementsError(ValueError):
+class RetirementsError(UserError, ValueError):
     """models.yaml is not as expected; the message names the file, row and field."""
 
 

@@ -7,8 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipelines.errors import UserError
+
 DATA_DIR_ENV = "FLEETLEDGER_DATA_DIR"
 ALERT_WEBHOOK_ENV = "FLEETLEDGER_ALERT_WEBHOOK"
+LOCK_WAIT_ENV = "FLEETLEDGER_LOCK_WAIT"
+
+
+class MissingDataDir(UserError):
+    """The data dir named does not exist."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,9 @@ class Settings:
     spans_per_build_batch: int = 4_000_000
     # drift alerts are also POSTed here as JSON when set (env FLEETLEDGER_ALERT_WEBHOOK)
     alert_webhook_url: str | None = None
+    # how long a writing command waits for another writer of the data dir (env
+    # FLEETLEDGER_LOCK_WAIT); 0: exit at once, naming the holder
+    lock_wait_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -32,6 +42,8 @@ class Settings:
             values["data_dir"] = Path(env[DATA_DIR_ENV])
         if "alert_webhook_url" not in values and env.get(ALERT_WEBHOOK_ENV):
             values["alert_webhook_url"] = env[ALERT_WEBHOOK_ENV]
+        if "lock_wait_seconds" not in values and env.get(LOCK_WAIT_ENV):
+            values["lock_wait_seconds"] = _seconds(env[LOCK_WAIT_ENV], LOCK_WAIT_ENV)
         settings = cls(**values)  # type: ignore[arg-type]
         return settings.resolved()
 
@@ -43,6 +55,15 @@ class Settings:
             config_dir=Path(self.config_dir).resolve(),
             reports_dir=Path(self.reports_dir).resolve(),
         )
+
+    def require_data_dir(self) -> Settings:
+        """These settings, if the data dir exists; else a MissingDataDir saying what to do."""
+        if not self.data_dir.is_dir():
+            raise MissingDataDir(
+                f"data dir {self.data_dir}: no such folder; check --data-dir (or "
+                f"{DATA_DIR_ENV}), or make one with `fleetledger demo` or `fleetledger ingest`"
+            )
+        return self
 
     @property
     def raw_dir(self) -> Path:
@@ -69,3 +90,13 @@ class Settings:
     def data_quality_dir(self) -> Path:
         """Great Expectations Data Docs HTML."""
         return self.reports_dir / "data-quality"
+
+
+def _seconds(text: str, name: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise UserError(f"{name}={text!r}: not a number of seconds (0 or more)")
+    return seconds

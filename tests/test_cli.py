@@ -55,7 +55,8 @@ def test_ingest_of_a_missing_path_is_a_clear_error(tmp_path):
 
 def test_ingest_cli_reports_conservation(tmp_path):
     fixture = "tests/fixtures/otlp/otel_openai_v2_latest_semconv.jsonl"
-    result = runner.invoke(app, ["ingest", fixture, "--data-dir", str(tmp_path)])
+    where = ["--data-dir", str(tmp_path / "data"), "--reports-dir", str(tmp_path / "reports")]
+    result = runner.invoke(app, ["ingest", fixture, *where])
     assert result.exit_code == 0, result.output
     assert "7 records = 7 accepted + 0 quarantined" in result.output
 
@@ -64,6 +65,61 @@ def test_report_without_a_warehouse_says_what_to_do(tmp_path):
     result = runner.invoke(app, ["report", "--month", "2026-10", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "run `fleetledger build`" in result.output
+
+
+def _one_line_error(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output  # no traceback
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["build"], ["report"], ["sql", "select 1"], ["nightly"], ["backfill"], ["ingest"],
+     ["diff", "--agent", "a", "--baseline", "b", "--candidate", "c"],
+     ["eval-candidates", "--agent", "a", "--month", "2026-10"]],
+)  # fmt: skip
+def test_a_mistyped_data_dir_is_one_line_and_exit_2(command, tmp_path):
+    missing = tmp_path / "dta"
+    output = _one_line_error([*command, "--data-dir", str(missing)])
+    assert f"data dir {missing}: no such folder; check --data-dir" in output
+    assert not missing.exists()  # nothing was created under the mistyped name
+
+
+def test_build_without_a_lake_says_to_ingest(tmp_path):
+    output = _one_line_error(["build", "--data-dir", str(tmp_path)])
+    assert "no lake yet; ingest raw files first (`fleetledger ingest`)" in output
+    assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--end", "2026-02-30"], "--end '2026-02-30': not a day of the calendar"),
+        (["demo", "--end", "2026-2-3"], "--end '2026-2-3': not a day of the calendar"),
+        (["demo", "--days", "-3"], "--days -3: must be 1 or more"),
+        (["demo", "--calls-per-day", "0"], "--calls-per-day 0: must be 1 or more"),
+        (["backfill", "--start", "2026/09"], "start '2026/09': not a month; write it as YYYY-MM"),
+        (["backfill", "--end", "2026-13"], "end '2026-13': not a month"),
+        (["backfill", "--start", "2026-10", "--end", "2026-09"], "start 2026-10 is after end"),
+        (["report", "--month", "Oct"], "--month 'Oct': not a month"),
+        (["eval-candidates", "--agent", "a", "--month", "2026-1"], "--month '2026-1': not a"),
+        (["ingest", "--format", "csv", "x.csv"], "--format csv: not one of otlp_json, "),
+    ],
+)
+def test_impossible_dates_and_options_are_one_line_and_exit_2(args, message, tmp_path):
+    where = ["--data-dir", str(tmp_path), "--config-dir", str(tmp_path / "config"),
+             "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
+    assert message in _one_line_error([*args, *where])
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # refused before writing anything
+
+
+def test_ingest_help_names_every_format():
+    from pipelines.ingest import FORMATS
+
+    text = " ".join(runner.invoke(app, ["ingest", "--help"]).output.split())
+    assert all(name in text for name in FORMATS), text
 
 
 def _readme_queries() -> list[str]:

@@ -18,7 +18,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2, chi2_contingency, ks_2samp
 
 from pipelines.drift import stats
-from pipelines.drift.alerts import emit_new_alerts
+from pipelines.drift.alerts import emit_new_alerts, split_backlog
 from pipelines.drift.marts import _sql, judge
 from pipelines.drift.numeric import STATS_SCHEMA, daily_histograms, numeric_stats
 from pipelines.drift.windows import AgentDay, Window, agent_windows, change_days, reference
@@ -274,7 +274,28 @@ def test_alerts_are_emitted_once_to_file_and_webhook(ninety_days):
         again, no_path = emit_new_alerts(hooked)
     finally:
         server.shutdown()
-    assert len(first) == _alerts(settings).height > 0
+    # the first run on this data dir announces the alerts of the data's last 7 days only
+    # (the demo ends 2026-10-27); the older ones are recorded, never announced
+    every = _alerts(settings)
+    recent = every.filter(pl.col("window_end") > date(2026, 10, 20))
+    assert 0 < len(first) == recent.height < every.height
+    assert {a["window_end"] for a in first} == {d.isoformat() for d in recent["window_end"]}
     assert json.loads(path.read_text())["alerts"] == first
     assert (again, no_path) == ([], None)
     assert [len(payload["alerts"]) for payload in _Hook.received] == [len(first)]
+    ledger = [json.loads(line) for line in (settings.data_dir / "alerts" / "sent.jsonl").open()]
+    assert sum(row.get("backlog", False) for row in ledger) == every.height - recent.height
+    assert len(ledger) == every.height
+
+
+def _alert(window_end: str) -> dict:
+    return {"id": f"daily/a/quality/{window_end}", "window_end": window_end}
+
+
+def test_a_first_run_announces_only_the_last_days_alerts():
+    alerts = [_alert("2026-10-01"), _alert("2026-10-20"), _alert("2026-10-21"),
+              _alert("2026-10-27")]  # fmt: skip
+    recent, past = split_backlog(alerts, date(2026, 10, 27), days=7)
+    assert [a["window_end"] for a in recent] == ["2026-10-21", "2026-10-27"]
+    assert [a["window_end"] for a in past] == ["2026-10-01", "2026-10-20"]
+    assert split_backlog(alerts, None) == (alerts, [])  # no drift windows: nothing is past

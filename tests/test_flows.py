@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from prefect import flow
 
+from pipelines import flows
 from pipelines.flows import HeldError, backfill, migration_diff, monthly_review, nightly
+from pipelines.ingest import IngestError, lake
+from pipelines.settings import MissingDataDir
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +31,27 @@ def test_backfill_then_nightly(prefect_harness, demo):
     assert nightly(*locations, eval_candidates=True) == reports[0]
     written = sorted(p.name for p in (demo.data_dir / "eval_candidates").glob("*-2026-10.jsonl"))
     assert len(written) == 21 and "support-triage-2026-10.jsonl" in written  # 20 + shadow
+    link, table = _artifact("portfolio-review"), _artifact("portfolio-verdicts")
+    assert link.data == f"[Portfolio review 2026-10]({Path(reports[0]).as_uri()})"
+    rows = json.loads(table.data)
+    assert len(rows) == 21  # every agent with cases in 2026-10
+    (triage,) = [r for r in rows if r["agent"] == "support-triage"]
+    assert triage["verdict"] == "insufficient data"  # 4 days of a small demo
+    assert triage["new drift alerts"] == ""
+
+
+def _artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    return found[0]
 
 
 @pytest.mark.flow
@@ -60,3 +86,41 @@ def test_migration_diff_is_deployed_for_manual_runs():
     assert deployment["entrypoint"] == "pipelines/flows.py:migration_diff"
     assert "schedules" not in deployment  # triggered by hand, with parameters
     assert {"agent", "baseline", "candidate"} <= set(deployment["parameters"])
+
+
+@pytest.mark.flow
+def test_a_mistyped_data_dir_fails_the_run_at_once(prefect_harness, tmp_path):
+    with pytest.raises(MissingDataDir, match="no such folder"):
+        nightly(str(tmp_path / "dta"), str(tmp_path), str(tmp_path))
+    assert not (tmp_path / "dta").exists()
+
+
+@flow
+def _ingest_only(settings):
+    return flows.ingest_new_files(settings)
+
+
+@pytest.mark.flow
+@pytest.mark.parametrize(("error", "attempts"), [(OSError("disk hiccup"), 3),
+                                                 (IngestError("bad file"), 1)])  # fmt: skip
+def test_a_failing_file_is_retried_alone_and_the_others_are_ingested(
+    prefect_harness, settings, otlp_fixture, monkeypatch, error, attempts
+):
+    good = otlp_fixture("otel_openai_v2_latest_semconv.jsonl")
+    bad = otlp_fixture("otel_openllmetry_openai.jsonl")
+    tries = []
+
+    def flaky(path, *args, **kwargs):
+        if path == bad:
+            tries.append(path)
+            raise error
+        return real(path, *args, **kwargs)
+
+    real = flows.ingest_file
+    monkeypatch.setattr(flows, "ingest_file", flaky)
+    monkeypatch.setattr(flows, "ingest_raw_file",
+                        flows.ingest_raw_file.with_options(retry_delay_seconds=0))  # fmt: skip
+    assert _ingest_only(settings) == [bad]
+    assert len(tries) == attempts  # retried on its own; a user error is not retried
+    logged = lake.read_log(settings.lake_dir)["source_file"].to_pylist()
+    assert logged == [str(good)]

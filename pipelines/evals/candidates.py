@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.db import connect
+from pipelines.errors import UserError
 from pipelines.report.queries import month_bounds
 from pipelines.report.render import MONTH, write_whole
 from pipelines.settings import Settings
@@ -52,7 +53,7 @@ order by intent, len(reasons) desc, quality_score nulls last, item_id
 """
 
 
-class CandidatesError(ValueError):
+class CandidatesError(UserError, ValueError):
     """The candidates cannot be exported as asked; the message says why."""
 
 

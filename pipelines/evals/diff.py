@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import binomtest, wilcoxon
 
+from pipelines.errors import UserError
 from pipelines.policy import EvalDiffPolicy
 
 TIE = 1e-9  # |difference| at or below this is a tie
@@ -21,7 +22,7 @@ WORST = 10  # regressions listed by item id
 BOOTSTRAP_CHUNK = 100  # resamples drawn at once (bounds memory at 100k items)
 
 
-class DiffError(ValueError):
+class DiffError(UserError, ValueError):
     """The two sides cannot be compared; the message says why."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.db import connect
+from pipelines.errors import UserError
 from pipelines.ingest import (
     anthropic_billing,
     focus,
@@ -60,7 +61,7 @@ FORMATS = {
 }
 
 
-class IngestError(Exception):
+class IngestError(UserError):
     """A file could not be ingested; the message says which and why."""
 
 
@@ -176,6 +177,12 @@ def _check_conserved(path: Path, rows_read: int, staged: lake.StagedFile) -> Non
         )
 
 
+def begin_ingest(settings: Settings) -> DataQuality:
+    """Remove the leftovers of a killed run; the GX context this run's files share."""
+    lake.collect_garbage(settings.lake_dir)
+    return DataQuality(settings.gx_dir, settings.data_quality_dir)
+
+
 def ingest_paths(
     paths: Iterable[Path],
     settings: Settings,
@@ -184,8 +191,7 @@ def ingest_paths(
     on_file: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
     """Ingest every raw file under `paths`, in name order, then render the Data Docs."""
-    lake.collect_garbage(settings.lake_dir)  # leftovers of a run that was killed
-    quality = DataQuality(settings.gx_dir, settings.data_quality_dir)
+    quality = begin_ingest(settings)
     results = []
     for path in raw_files(paths):
         result = ingest_file(path, settings, source_format=source_format, quality=quality)

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from markupsafe import Markup
 
 from pipelines.db import connect
+from pipelines.errors import UserError
 from pipelines.policy import portfolio_policy
 from pipelines.report import figures, queries
 from pipelines.report.verdicts import (
@@ -38,7 +39,7 @@ AGENTS_DIR = "agents"
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
-class ReportError(ValueError):
+class ReportError(UserError, ValueError):
     """The report cannot be rendered as asked; the message says why."""
 
 
@@ -168,8 +169,8 @@ def write_whole(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def render_month(settings: Settings, month: str) -> Path:
-    """Render one month's portfolio review and its agent pages; returns the review's path."""
+def _judge_month(settings: Settings, month: str):
+    """(the month's data, its agents with their verdicts, retiring models, the policy)."""
     if not MONTH.match(month):
         raise ReportError(f"month must look like 2026-10, got {month!r}")
     if not settings.warehouse_path.exists():
@@ -186,7 +187,23 @@ def render_month(settings: Settings, month: str) -> Path:
         raise ReportError(f"no data for {month} in {settings.warehouse_path}")
     month_end = queries.month_bounds(month)[1] - timedelta(days=1)
     retiring = _retiring(data["models"], retirements, month_end, policy)
-    agents = _agents(month_rows, data, retiring, policy)
+    return data, _agents(month_rows, data, retiring, policy), retiring, policy
+
+
+def month_verdicts(settings: Settings, month: str) -> list[dict]:
+    """Every agent with cases in `month`: its verdict and the rule that decided it, as the
+    review shows them."""
+    _, agents, _, _ = _judge_month(settings, month)
+    return [
+        {"agent": a.row["agent_name"], "verdict": a.verdict.verdict, "why": a.verdict.rule}
+        for a in agents
+        if a.row["n_cases"]
+    ]
+
+
+def render_month(settings: Settings, month: str) -> Path:
+    """Render one month's portfolio review and its agent pages; returns the review's path."""
+    data, agents, retiring, policy = _judge_month(settings, month)
     out_dir = settings.reports_dir / month
     (out_dir / AGENTS_DIR).mkdir(parents=True, exist_ok=True)
     plotly_src = ensure_plotly(out_dir)
