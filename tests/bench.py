@@ -14,6 +14,8 @@ Cost computation (issue target: ≥ 10M spans through the price join, spans/s):
 7. The `int_llm_calls__costed` SQL model over the same calls: model resolution, the
    price-table join by date and tier, overrides, unpriced detection.
 
+CLI start-up (`fleetledger --help`, `sql "select 1"`): see tests/bench_cli.py.
+
 Each timed step runs in its own process, so each peak RSS is its own.
 Warehouse build over ≥ 50M spans: see tests/bench_marts.py. Drift (≥ 50M-span month, and
 vs Evidently on 1M vs 1M rows): see tests/bench_drift.py. The monthly review over a
@@ -22,7 +24,7 @@ tests/bench_evals.py.
 
 Run: python -m tests.bench [--spans N] [--cost-spans N] [--marts-spans N] [--drift-spans N]
                            [--report-spans N] [--eval-items N]
-                           [--only ingest|cost|marts|drift|report|evals]
+                           [--only cli|ingest|cost|marts|drift|report|evals]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from tests.bench_cli import bench_cli
 from tests.bench_drift import bench_drift
 from tests.bench_evals import bench_evals
 from tests.bench_marts import bench_marts
@@ -166,11 +169,13 @@ def main() -> None:
     parser.add_argument("--drift-spans", type=int, default=50_000_000, help="month spans")
     parser.add_argument("--report-spans", type=int, default=50_000_000, help="month spans")
     parser.add_argument("--eval-items", type=int, default=100_000, help="paired eval items")
-    parser.add_argument("--only", choices=("ingest", "cost", "marts", "drift", "report", "evals"),
-                        help="run one")  # fmt: skip
+    steps = ("cli", "ingest", "cost", "marts", "drift", "report", "evals")
+    parser.add_argument("--only", choices=steps, help="run one")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="fleetledger-bench-"))
     try:
+        if args.only in (None, "cli"):
+            bench_cli(root)
         if args.only in (None, "cost"):
             bench_cost(root, args.cost_spans)
         if args.only in (None, "ingest"):
