@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -349,7 +350,7 @@ def nightly(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir:
     _existing(data_dir, config_dir, reports_dir)
     from pipelines.flows import nightly as nightly_flow
 
-    nightly_flow(str(data_dir), str(config_dir), str(reports_dir))
+    _run_flow(nightly_flow, str(data_dir), str(config_dir), str(reports_dir))
 
 
 @app.command()
@@ -368,7 +369,7 @@ def backfill(
     _existing(data_dir, config_dir, reports_dir)
     from pipelines.flows import backfill as backfill_flow
 
-    backfill_flow(str(data_dir), str(config_dir), str(reports_dir), start, end)
+    _run_flow(backfill_flow, str(data_dir), str(config_dir), str(reports_dir), start, end)
 
 
 @app.command()
@@ -411,8 +412,31 @@ def demo(
         return
     from pipelines.flows import backfill as backfill_flow
 
-    backfill_flow(str(data_dir), str(config_dir), str(reports_dir), None, None)
+    _run_flow(backfill_flow, str(data_dir), str(config_dir), str(reports_dir), None, None)
     console.print(f"open {settings.reports_dir / 'index.html'}")
+
+
+class _WithoutTraceback(logging.Filter):
+    """Drops the traceback from a log record of a UserError: the command prints it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], UserError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _run_flow(flow_fn, *args):
+    """Run a flow in this process; Prefect logs a failure with its traceback, which a user
+    error does not need (the command ends with its one-line message)."""
+    quiet = _WithoutTraceback()
+    loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        return flow_fn(*args)
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
 
 
 def _at_least(minimum: int, **values: int) -> None:

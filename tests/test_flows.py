@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,22 @@ def test_a_failing_file_is_retried_alone_and_the_others_are_ingested(
     assert len(tries) == attempts  # retried on its own; a user error is not retried
     logged = lake.read_log(settings.lake_dir)["source_file"].to_pylist()
     assert logged == [str(good)]
+
+
+def test_a_user_error_inside_a_flow_run_from_the_cli_has_no_traceback(tmp_path, otlp_fixture,
+                                                                       settings):  # fmt: skip
+    otlp_fixture("otel_openai_v2_latest_semconv.jsonl")
+    (settings.config_dir / "agents.yaml").unlink()
+    where = ["--data-dir", settings.data_dir, "--config-dir", settings.config_dir,
+             "--reports-dir", settings.reports_dir]  # fmt: skip
+    done = subprocess.run(
+        [Path(sys.executable).with_name("fleetledger"), "backfill", *where],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr + done.stdout
+    assert f"error: {settings.config_dir / 'agents.yaml'}: not found" in done.stderr
+    assert "7 records = 7 accepted + 0 quarantined" in done.stderr  # the run got that far
