@@ -154,6 +154,7 @@ def test_index_lists_reports_newest_first(demo, october):
     assert re.findall(r'href="([^"]+)"', index) == [
         "2026-10/portfolio-review.html",
         "2026-09/portfolio-review.html",
+        "data-quality.html",
     ]
 
 

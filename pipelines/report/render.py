@@ -1,5 +1,5 @@
 """Render `reports/<YYYY-MM>/portfolio-review.html`, one page per agent under
-`reports/<YYYY-MM>/agents/`, and `reports/index.html`.
+`reports/<YYYY-MM>/agents/`, `reports/data-quality.html` and `reports/index.html`.
 
 Self-contained and offline: plotly.js is written once per month folder (`plotly.min.js`,
 from the installed plotly package) and loaded by relative path; no CDN, no network.
@@ -8,35 +8,32 @@ Every string from data is escaped by Jinja's autoescape.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import plotly.offline
 import polars as pl
-from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from markupsafe import Markup
 
 from pipelines.db import connect
 from pipelines.errors import UserError
+from pipelines.periods import MONTH
 from pipelines.policy import portfolio_policy
-from pipelines.report import figures, queries
-from pipelines.report.verdicts import (
-    VERDICTS,
-    Verdict,
-    above_baseline,
-    below_target,
-    decide,
-    rules_in_words,
+from pipelines.report import data_quality, figures, queries
+from pipelines.report.pages import (  # pipelines.evals.runs imports these from here too
+    PLOTLY_FILE,
+    chart_html,
+    ensure_plotly,
+    environment,
+    safe_name,
+    write_whole,
 )
+from pipelines.report.verdicts import VERDICTS, Verdict, decide, rules_in_words
 from pipelines.retirements import load_retirements
 from pipelines.settings import Settings
 
 REPORT_FILE = "portfolio-review.html"
-PLOTLY_FILE = "plotly.min.js"
 AGENTS_DIR = "agents"
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class ReportError(UserError, ValueError):
@@ -55,57 +52,6 @@ class Agent:
     slo_weeks: int = 0
     cost_spark: str = ""  # inline SVG (Markup)
     quality_spark: str = ""
-
-
-def _format(spec: str):
-    def apply(value, *args):
-        missing = value is None or isinstance(value, Undefined)
-        return "—" if missing else spec.format(value, *args)
-
-    return apply
-
-
-def environment() -> Environment:
-    templates = Environment(
-        loader=PackageLoader("pipelines.report", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
-    templates.filters |= {
-        "usd": _format("${:,.2f}"),
-        "usd4": _format("${:,.4f}"),
-        "pct": _format("{:.1%}"),
-        "num": _format("{:,.0f}"),
-        "q": _format("{:.3f}"),
-        "q4": _format("{:.4f}"),
-        "sortkey": lambda value: "" if value is None or isinstance(value, Undefined) else value,
-    }
-    templates.globals |= {"above_baseline": above_baseline, "below_target": below_target}
-    return templates
-
-
-def chart_html(fig, div_id: str) -> Markup:
-    """A figure as a div for a page that loads plotly.js itself (see ensure_plotly)."""
-    html = fig.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=div_id,
-        config={"displaylogo": False, "responsive": True},
-    )
-    return Markup(html)
-
-
-def safe_name(text: str) -> str:
-    """`text` (from data) as a file name: runs of anything but letters, digits, `.`, `_`
-    and `-` become `-`; no leading or trailing dots or dashes."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")
-
-
-def ensure_plotly(folder: Path) -> str:
-    """plotly.js, written once into `folder`; returns the name pages load it by."""
-    target = folder / PLOTLY_FILE
-    if not target.exists():
-        write_whole(target, plotly.offline.get_plotlyjs())
-    return PLOTLY_FILE
 
 
 def page_name(agent: str, taken: set[str]) -> str:
@@ -160,13 +106,6 @@ def _read_month(con, month: str, policy) -> dict[str, pl.DataFrame]:
         "quarantine": queries.quarantine(con),
         "coverage": queries.coverage(con, month),
     }
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Write whole or not at all: a re-run never leaves a half-written page."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 def _judge_month(settings: Settings, month: str):
@@ -244,6 +183,7 @@ def render_month(settings: Settings, month: str) -> Path:
     )
     target = out_dir / REPORT_FILE
     write_whole(target, html)
+    data_quality.render_data_quality(settings)
     render_index(settings.reports_dir)
     return target
 
@@ -367,12 +307,15 @@ def _render_agent(templates, out_dir: Path, month: str, agent: Agent, data: dict
 
 
 def render_index(reports_dir: Path) -> Path:
-    """`reports/index.html`: every rendered report, newest first."""
+    """`reports/index.html`: every rendered report, newest first, and the data-quality
+    page when there is one."""
     months = sorted(
         (p.parent.name for p in reports_dir.glob(f"*/{REPORT_FILE}") if MONTH.match(p.parent.name)),
         reverse=True,
     )
-    html = environment().get_template("index.html.j2").render(months=months, report=REPORT_FILE)
+    quality = data_quality.PAGE if (reports_dir / data_quality.PAGE).exists() else None
+    template = environment().get_template("index.html.j2")
+    html = template.render(months=months, report=REPORT_FILE, data_quality=quality)
     target = reports_dir / "index.html"
     write_whole(target, html)
     return target
