@@ -59,7 +59,11 @@ def _month_of_facts(root: Path, spans_wanted: int) -> tuple[Path, int, int]:
     from pipelines.synth import generate_demo
 
     started = time.perf_counter()
-    settings = Settings(data_dir=root / "month", config_dir=root / "month-config").resolved()
+    settings = Settings(
+        data_dir=root / "month",
+        config_dir=root / "month-config",
+        reports_dir=root / "month-reports",
+    ).resolved()
     generate_demo(settings.data_dir, settings.config_dir, days=MONTH_DAYS,
                   calls_per_day=CALLS_PER_DAY, seed=3, end=date(2026, 10, 31))  # fmt: skip
     ingest_paths([settings.raw_dir], settings)

@@ -69,7 +69,11 @@ def make_template(root: Path):
     from pipelines.settings import Settings
     from pipelines.synth import generate_demo
 
-    settings = Settings(data_dir=root / "template", config_dir=root / "config").resolved()
+    settings = Settings(
+        data_dir=root / "template",
+        config_dir=root / "config",
+        reports_dir=root / "template-reports",
+    ).resolved()
     generate_demo(
         settings.data_dir,
         settings.config_dir,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import stat
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from pipelines.settings import Settings
 from pipelines.synth import generate_demo
 
 FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+GUARDED_DIRS = ("reports", "data", "config")  # the CLI's default --*-dir: tests never write there
 TINY_REGISTRY = """
 agents:
   - name: weather-agent
@@ -22,6 +26,63 @@ agents:
     human_baseline_usd_per_case: 2.0
     quality_target: 0.8
 """
+
+
+def repo_files(repo: Path = REPO) -> dict[str, tuple]:
+    """(size, mtime_ns) of every file, and every folder, under the repo's guarded dirs."""
+    found = {}
+    for name in GUARDED_DIRS:
+        for path in sorted((repo / name).rglob("*")):
+            info = path.lstat()  # a broken symlink is listed, not followed
+            found[str(path.relative_to(repo))] = (
+                ("folder",) if stat.S_ISDIR(info.st_mode) else (info.st_size, info.st_mtime_ns)
+            )
+    return found
+
+
+def git_status(repo: Path = REPO) -> list[str] | None:
+    """`git status --porcelain` of the repo (None outside a git checkout)."""
+    try:
+        done = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"],
+            cwd=repo, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.splitlines()
+
+
+def repo_changes(before: dict, after: dict, status: list, after_status: list) -> list[str]:
+    """What differs between two `repo_files` snapshots and two `git status` listings."""
+    changed = []
+    for path in sorted(before.keys() | after.keys()):
+        if path not in after:
+            changed.append(f"{path}: removed")
+        elif path not in before:
+            changed.append(f"{path}: created")
+        elif before[path] != after[path]:
+            changed.append(f"{path}: modified")
+    changed += [f"git status, now: {line}" for line in after_status if line not in status]
+    changed += [f"git status, no longer: {line}" for line in status if line not in after_status]
+    return changed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repo_stays_clean():
+    """Fail the session if a test wrote into the repo's reports/, data/ or config/, or
+    changed what `git status` shows: tests write under tmp_path only."""
+    files, status = repo_files(), git_status()
+    yield
+    after_status = git_status()
+    if status is None or after_status is None:  # not a git checkout: the folders only
+        status = after_status = []
+    changed = repo_changes(files, repo_files(), status, after_status)
+    shown = changed[:20] + ([f"… and {len(changed) - 20} more"] if len(changed) > 20 else [])
+    assert not changed, (
+        f"the tests changed the repo at {REPO} (write under tmp_path; give the CLI "
+        "--data-dir, --config-dir and --reports-dir; a file edited by hand during the run "
+        "shows here too):\n  " + "\n  ".join(shown)
+    )
 
 
 @pytest.fixture

@@ -47,8 +47,15 @@ def test_data_dir_comes_from_the_environment_unless_given(tmp_path):
     assert given.data_dir == tmp_path / "given"
 
 
+def _tmp_dirs(tmp_path: Path, data: Path | None = None) -> list[str]:
+    """The three locations under tmp_path (the data dir itself unless given), never the
+    repo's own config/ and reports/."""
+    return ["--data-dir", str(data or tmp_path), "--config-dir", str(tmp_path / "config"),
+            "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
+
+
 def test_ingest_of_a_missing_path_is_a_clear_error(tmp_path):
-    result = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--data-dir", str(tmp_path)])
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope"), *_tmp_dirs(tmp_path)])
     assert result.exit_code == 2
     assert "no such file or folder" in result.output
 
@@ -62,7 +69,7 @@ def test_ingest_cli_reports_conservation(tmp_path):
 
 
 def test_report_without_a_warehouse_says_what_to_do(tmp_path):
-    result = runner.invoke(app, ["report", "--month", "2026-10", "--data-dir", str(tmp_path)])
+    result = runner.invoke(app, ["report", "--month", "2026-10", *_tmp_dirs(tmp_path)])
     assert result.exit_code == 2
     assert "run `fleetledger build`" in result.output
 
@@ -82,13 +89,13 @@ def _one_line_error(args: list[str]) -> str:
 )  # fmt: skip
 def test_a_mistyped_data_dir_is_one_line_and_exit_2(command, tmp_path):
     missing = tmp_path / "dta"
-    output = _one_line_error([*command, "--data-dir", str(missing)])
+    output = _one_line_error([*command, *_tmp_dirs(tmp_path, data=missing)])
     assert f"data dir {missing}: no such folder; check --data-dir" in output
     assert not missing.exists()  # nothing was created under the mistyped name
 
 
 def test_build_without_a_lake_says_to_ingest(tmp_path):
-    output = _one_line_error(["build", "--data-dir", str(tmp_path)])
+    output = _one_line_error(["build", *_tmp_dirs(tmp_path)])
     assert "no lake yet; ingest raw files first (`fleetledger ingest`)" in output
     assert not (tmp_path / "warehouse.duckdb").exists()
 
@@ -109,9 +116,7 @@ def test_build_without_a_lake_says_to_ingest(tmp_path):
     ],
 )
 def test_impossible_dates_and_options_are_one_line_and_exit_2(args, message, tmp_path):
-    where = ["--data-dir", str(tmp_path), "--config-dir", str(tmp_path / "config"),
-             "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
-    assert message in _one_line_error([*args, *where])
+    assert message in _one_line_error([*args, *_tmp_dirs(tmp_path)])
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # refused before writing anything
 
 
