@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -277,22 +278,23 @@ def _own_data_dir(settings, tmp_path, *, ledger: bool):
     return replace(settings, data_dir=data)
 
 
-def _serving_hook():
+@contextmanager
+def _hooked(settings):
+    """`settings` with a webhook served on localhost for the block (nothing received yet)."""
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    _Hook.received.clear()
+    try:
+        yield replace(settings, alert_webhook_url=f"http://127.0.0.1:{server.server_port}/")
+    finally:
+        server.shutdown()
 
 
 def test_alerts_are_emitted_once_to_file_and_webhook(ninety_days, tmp_path):
     settings = _own_data_dir(ninety_days[0], tmp_path, ledger=True)
-    server = _serving_hook()
-    _Hook.received.clear()
-    try:
-        hooked = replace(settings, alert_webhook_url=f"http://127.0.0.1:{server.server_port}/")
+    with _hooked(settings) as hooked:
         first, path = emit_new_alerts(hooked)
         again, no_path = emit_new_alerts(hooked)
-    finally:
-        server.shutdown()
     assert len(first) == _alerts(settings).height > 0
     assert json.loads(path.read_text())["alerts"] == first
     assert (again, no_path) == ([], None)
@@ -301,13 +303,9 @@ def test_alerts_are_emitted_once_to_file_and_webhook(ninety_days, tmp_path):
 
 def test_a_first_nightly_on_an_old_lake_announces_no_past_alert(ninety_days, tmp_path):
     settings = _own_data_dir(ninety_days[0], tmp_path, ledger=False)
-    server = _serving_hook()
-    _Hook.received.clear()
-    try:
-        hooked = replace(settings, alert_webhook_url=f"http://127.0.0.1:{server.server_port}/")
+    with _hooked(settings) as hooked:
         announced, path = emit_new_alerts(hooked)
-    finally:
-        server.shutdown()
+        later = emit_new_alerts(hooked)
     # the demo's alerts all start by 2026-10-11; its data ends 2026-10-27: all are past
     every = _alerts(settings)
     assert every["window_end"].max() <= date(2026, 10, 20) and every.height > 0
@@ -315,7 +313,7 @@ def test_a_first_nightly_on_an_old_lake_announces_no_past_alert(ninety_days, tmp
     ledger = [json.loads(line) for line in (settings.data_dir / "alerts" / "sent.jsonl").open()]
     assert ledger == [{"id": a["id"], "file": None, "backlog": True}
                       for a in alerts_in_warehouse(settings.warehouse_path)]  # fmt: skip
-    assert emit_new_alerts(hooked) == ([], None)  # and later runs do not announce them
+    assert later == ([], None)  # and later runs do not announce them
 
 
 def _alert(window_end: str) -> dict:
