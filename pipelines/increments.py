@@ -29,10 +29,11 @@ from pipelines.models import SQL_DIR
 from pipelines.schemas import EVALUATIONS, SPANS
 from pipelines.settings import Settings
 
-CONFIG_FILES = ("agents.yaml", "prices.yaml", "policy.yaml")
+CONFIG_FILES = ("agents.yaml", "prices.yaml", "policy.yaml", "models.yaml", "models.local.yaml")
 BUILD_CODE = ("schemas.py", "models.py", "warehouse.py", "increments.py", "batches.py",
               "pricing.py", "registry.py", "policy.py", "drift/marts.py", "drift/numeric.py",
-              "drift/windows.py", "drift/stats.py")  # fmt: skip
+              "drift/windows.py", "drift/stats.py", "portfolio.py", "verdicts.py",
+              "retirements.py")  # fmt: skip
 MAX_CLOSURE_ROUNDS = 20
 
 STATE_DOCS = (

@@ -5,6 +5,7 @@ Header lines (all optional but the first):
     -- materialized: view | slice | fact | rollup | table | macro
     -- partition: day | week_start | month_start     (rollups: the period column)
     -- parameters: period                            (macros: their arguments)
+    -- grain: month_start, agent_name                 (marts: the columns unique per row)
     -- columns:
     --   <column>: meaning                   one line per column: the column's comment
 
@@ -33,7 +34,7 @@ LAYERS = ("staging", "intermediate", "marts")
 MATERIALIZATIONS = ("view", "slice", "fact", "rollup", "table", "macro")
 PERIODS = {"day": "day", "week_start": "week", "month_start": "month"}
 HEADER_COLUMN = re.compile(r"^--\s+(\w+):\s+(.+)$")
-HEADER_SETTING = re.compile(r"^--\s(materialized|partition|parameters):\s*(.+)$")
+HEADER_SETTING = re.compile(r"^--\s(materialized|partition|parameters|grain):\s*(.+)$")
 
 
 class ModelError(UserError, RuntimeError):
@@ -79,6 +80,11 @@ class Model:
         if self.materialization == "rollup" and column not in PERIODS:
             raise ModelError(f"{self.path}: a rollup needs `-- partition:` one of {list(PERIODS)}")
         return column
+
+    @property
+    def grain(self) -> tuple[str, ...]:
+        """The columns that identify a row (a mart's `-- grain:` header)."""
+        return tuple(c.strip() for c in (self._setting("grain") or "").split(",") if c.strip())
 
     @property
     def parameters(self) -> str:
@@ -129,4 +135,14 @@ def ancestors(names: set[str], models: list[Model]) -> set[str]:
         if name not in found:
             found.add(name)
             stack.extend(upstream(by_name[name], by_name))
+    return found
+
+
+def readers(names: set[str], models: list[Model]) -> set[str]:
+    """The models that read any of `names` (tables built outside sql/), transitively."""
+    found: set[str] = set()
+    for model in models:  # dependency order: a model's readers come after it
+        code = re.sub(r"--[^\n]*", "", model.sql)
+        if any(re.search(rf"\b{name}\b", code) for name in names | found):
+            found.add(model.name)
     return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from pipelines.errors import UserError
 
@@ -40,3 +40,17 @@ def month_range(start: str | None, end: str | None) -> tuple[str | None, str | N
     if start and end and start > end:
         raise PeriodError(f"start {start} is after end {end}")
     return start, end
+
+
+def months_ending(first_day: date, n: int) -> list[date]:
+    """The first days of the n calendar months ending with the one starting `first_day`,
+    oldest first."""
+    firsts = [first_day]
+    for _ in range(n - 1):
+        firsts.insert(0, (firsts[0] - timedelta(days=1)).replace(day=1))
+    return firsts
+
+
+def month_end(first_day: date) -> date:
+    """The last day of the calendar month starting `first_day`."""
+    return (first_day + timedelta(days=32)).replace(day=1) - timedelta(days=1)

@@ -29,7 +29,7 @@ class Slo:
 SLOS = (
     Slo("p95_case_latency_ms", 2500.0, "below", "95th percentile case latency, ms"),
     Slo("fallback_rate", 0.008, "below", "share of cases that fell back"),
-    Slo("audit_completeness", 0.9999, "at_least", "share of spans an audit can place"),
+    Slo("audit_completeness", 0.9999, "at_least", "share of audit events an audit can place"),
 )
 SLO_NAMES = tuple(slo.name for slo in SLOS)
 
@@ -109,10 +109,13 @@ class DriftPolicy:
 
 
 AFTER_CHANGE = ("previous_version", "trailing")
+VERDICT_EFFECTS = ("ignore", "watch", "retire")  # what a finding does to a verdict
+_CHOICES = {"after_change": AFTER_CHANGE, "governance_gaps": VERDICT_EFFECTS,
+            "slo_misses": VERDICT_EFFECTS}  # fmt: skip
 _COUNTS = ("reference_days", "min_current_cases", "min_reference_cases",
            "daily_windows_running", "weekly_windows_running", "strong_windows_running",
            "min_cases", "months_running", "model_retirement_days", "min_paired_items",
-           "bootstrap_resamples", "seed")  # fmt: skip
+           "bootstrap_resamples", "seed", "slo_miss_weeks")  # fmt: skip
 
 
 def drift_policy(config_dir: Path) -> DriftPolicy:
@@ -128,12 +131,17 @@ def drift_policy(config_dir: Path) -> DriftPolicy:
 
 @dataclass(frozen=True)
 class PortfolioPolicy:
-    """How the monthly review decides each agent's verdict (policy.yaml `portfolio:`)."""
+    """How the monthly review decides each agent's verdict (policy.yaml `portfolio:`); see
+    config/policy.yaml for each field."""
 
-    min_cases: int = 300
+    min_cases: int = 30
     months_running: int = 2
     min_quality_improvement: float = 0.01
     model_retirement_days: int = 90
+    min_priced_share: float = 0.95
+    governance_gaps: str = "watch"
+    slo_misses: str = "watch"
+    slo_miss_weeks: int = 2
 
 
 def portfolio_policy(config_dir: Path) -> PortfolioPolicy:
@@ -160,7 +168,8 @@ def eval_diff_policy(config_dir: Path) -> EvalDiffPolicy:
 
 def _section(config_dir: Path, section: str, policy_class):
     """One policy.yaml section over its dataclass defaults: whole numbers ≥ 1 for the
-    counts, choices for after_change, numbers in (0, 1] for everything else."""
+    counts, one of the choices for the settings that have them, numbers in (0, 1] for
+    everything else."""
     where = f"{config_dir / POLICY_FILE}: {section}"
     given = load_document(config_dir).get(section) or {}
     if not isinstance(given, dict):
@@ -170,9 +179,9 @@ def _section(config_dir: Path, section: str, policy_class):
         if name not in known:
             names = ", ".join(sorted(known))
             raise PolicyError(f"{where}: unknown setting {name!r} (known: {names})")
-        if name == "after_change":
-            if value not in AFTER_CHANGE:
-                choices = ", ".join(AFTER_CHANGE)
+        if name in _CHOICES:
+            if value not in _CHOICES[name]:
+                choices = ", ".join(_CHOICES[name])
                 raise PolicyError(f"{where}.{name}: one of {choices}, got {value!r}")
         elif name in _COUNTS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -12,6 +12,8 @@ from pipelines.policy import PolicyError, check_target
 from pipelines.schemas import AGENTS
 
 REGISTRY_FILE = "agents.yaml"
+NUMBERS = ("human_baseline_usd_per_case", "escalation_cost_usd", "quality_target",
+           "monthly_budget_usd")  # fmt: skip
 BILLING_KEY_KINDS = ("openai_project", "anthropic_workspace", "sub_account", "api_key", "focus_tag")
 
 
@@ -36,10 +38,12 @@ def load_agents(config_dir: Path) -> list[dict]:
         if agent["name"] in seen:
             raise RegistryError(f"{where}: agent {agent['name']!r} is listed twice")
         seen.add(agent["name"])
-        for field in ("human_baseline_usd_per_case", "quality_target", "monthly_budget_usd"):
+        for field in NUMBERS:
             value = agent.get(field)
-            if value is not None and not isinstance(value, int | float):
-                raise RegistryError(f"{where} ({agent['name']}): `{field}` must be a number")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
+                raise RegistryError(f"{where} ({agent['name']}): `{field}` must be a number ≥ 0")
         targets = agent.get("slo_targets") or {}
         if not isinstance(targets, dict):
             raise RegistryError(f"{where} ({agent['name']}): `slo_targets` must be a mapping")
@@ -59,6 +63,8 @@ def agents_table(agents: list[dict]) -> pa.Table:
         row = {column: agent.get(column) for column in AGENTS.column_names}
         row["agent_name"] = agent["name"]
         row["quality_metric"] = agent.get("quality_metric", "quality")
+        if row["escalation_cost_usd"] is None:
+            row["escalation_cost_usd"] = agent.get("human_baseline_usd_per_case")
         row["billing_keys"] = [
             (kind, str(billing[kind])) for kind in BILLING_KEY_KINDS if kind in billing
         ]

@@ -356,6 +356,12 @@ AGENTS = Table(
         Column("risk_tier", pa.string(), "low, medium or high."),
         Column("lifecycle", pa.string(), "pilot, production or retiring."),
         Column("human_baseline_usd_per_case", pa.float64(), "What a human costs per case."),
+        Column(
+            "escalation_cost_usd",
+            pa.float64(),
+            "What a human costs to handle a case the agent did not resolve (default: the "
+            "human baseline).",
+        ),
         Column("quality_metric", pa.string(), "Evaluation name that measures its quality."),
         Column("quality_target", pa.float64(), "Minimum acceptable mean quality."),
         Column("monthly_budget_usd", pa.float64(), "Monthly spend budget."),

@@ -12,7 +12,8 @@ A build has three phases (materializations: see `pipelines.models`):
    touched days / weeks / months, the rest copied from the previous warehouse) and
    tables (rebuilt whole), all documented with COMMENT ON.
 4. drift: `drift_daily` and `drift_weekly` (`pipelines.drift`), recomputed whole from
-   the facts.
+   the facts; then `portfolio_monthly` (`pipelines.portfolio`: the verdicts), and the
+   models that read these (fleet_monthly).
 
 The new warehouse is written to a temporary file and renamed over the old one, so an
 analyst's open read-only connection keeps reading the old file (and the fact files it
@@ -34,7 +35,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines import batches, increments, policy, pricing, registry
+from pipelines import batches, increments, policy, portfolio, pricing, registry
 from pipelines.db import (
     connect,
     create_tables,
@@ -45,7 +46,8 @@ from pipelines.db import (
 )
 from pipelines.drift import marts as drift_marts
 from pipelines.ingest import lake
-from pipelines.models import PERIODS, Model, ModelError, ancestors, load_models
+from pipelines.models import PERIODS, Model, ModelError, ancestors, load_models, readers
+from pipelines.retirements import load_retirements
 from pipelines.schemas import (
     AGENTS,
     DATA_QUALITY,
@@ -60,6 +62,7 @@ from pipelines.settings import Settings
 __all__ = ["BuildResult", "ModelError", "build", "load_models"]
 
 FACT_DAYS_PER_WRITE = 8  # day partitions per COPY when old rows are merged in
+PYTHON_MARTS = (*drift_marts.MARTS.values(), portfolio.MART)
 
 
 @dataclass
@@ -102,11 +105,18 @@ def build(
         else:
             touched, files = _build_batches(con, catalog, models, settings, log, build_id,
                                             steps)  # fmt: skip
+        # models reading the marts built in Python (drift, portfolio) run after them
+        after = readers(set(PYTHON_MARTS), models)
         for model in models:
-            if model.materialization != "slice":
+            if model.materialization != "slice" and model.name not in after:
                 _run_warehouse_model(con, model, plan, touched.days, files)
                 steps.done(model)
         _build_drift(con, settings)
+        _build_portfolio(con, settings)
+        for model in models:
+            if model.name in after:
+                _run_warehouse_model(con, model, plan, touched.days, files)
+                steps.done(model)
         _export_marts(con, models, settings.marts_dir)
         seconds = time.perf_counter() - started
         result = BuildResult(plan.mode, plan.reason, touched.days, touched.n_traces)
@@ -478,7 +488,18 @@ def _document_state_tables(con) -> None:
 
 
 def _build_drift(con, settings: Settings) -> None:
-    tables = drift_marts.build_marts(con, policy.drift_policy(settings.config_dir))
+    drift_policy = policy.drift_policy(settings.config_dir)
+    _create_python_marts(con, drift_marts.build_marts(con, drift_policy))
+
+
+def _build_portfolio(con, settings: Settings) -> None:
+    table = portfolio.build_mart(
+        con, policy.portfolio_policy(settings.config_dir), load_retirements(settings.config_dir)
+    )
+    _create_python_marts(con, {portfolio.MART: table})
+
+
+def _create_python_marts(con, tables: dict[str, pa.Table]) -> None:
     create_tables(con, tables)
     for name, table in tables.items():
         doc, docs = schema_docs(table.schema)
@@ -491,6 +512,6 @@ def _export_marts(con, models: list[Model], marts_dir: Path) -> None:
     marts_dir.mkdir(parents=True, exist_ok=True)
     names = [m.name for m in models
              if m.layer == "marts" and m.materialization in ("rollup", "table")]  # fmt: skip
-    for name in [*names, *drift_marts.MARTS.values()]:
+    for name in [*names, *PYTHON_MARTS]:
         target = marts_dir / f"{name}.parquet"
         con.execute(f"copy {name} to {sql_string(target)} (format parquet)")

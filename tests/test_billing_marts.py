@@ -154,3 +154,120 @@ def test_the_demo_untraced_spend_and_unregistered_agent_are_found(demo):
         float(sum(r["allocated_cost"] for r in unattributed)), abs=0.0001
     )
     assert sum(allocation["allocated_cost"].to_list()) == billed_total
+
+
+UNTRACED_REGISTRY = """
+agents:
+  - {name: alpha, billing: {openai_project: proj_a, api_key: key_a}}
+  - {name: beta, billing: {openai_project: proj_s, api_key: key_s}}
+  - {name: gamma, billing: {openai_project: proj_s, api_key: key_s}}
+  - {name: delta, billing: {anthropic_workspace: wrkspc_d}}
+  - {name: zeta, billing: {sub_account: sub-1, focus_tag: fleet-agent=zeta}}
+  - {name: epsilon, billing: {openai_project: proj_e}}
+"""
+NEXT_DAY = datetime(2026, 10, 8, 10)
+# A FOCUS export of Azure OpenAI (billed by Microsoft; traces say azure.ai.openai).
+FOCUS_CSV = """ProviderName,SubAccountId,ServiceCategory,ServiceName,ChargeDescription,\
+ChargePeriodStart,ChargePeriodEnd,ConsumedQuantity,ConsumedUnit,BilledCost,BillingCurrency,\
+ChargeCategory,Tags
+Microsoft,sub-1,AI and Machine Learning,Azure OpenAI,gpt-4o-mini input tokens,\
+2026-10-07 00:00:00,2026-10-08 00:00:00,1000000,Tokens,0.15,USD,Usage,\
+"{""fleet-agent"": ""zeta""}"
+"""
+
+
+def _llm_call(n: int, agent: str, tokens: int, provider="openai", model="gpt-4o-mini", day=DAY):
+    """A case of `agent` with one LLM call of `tokens` input tokens."""
+    trace, root = f"{n:032x}", f"{n:015x}a"
+    return [
+        span(trace, root, day, 900, gen_ai__operation__name="invoke_agent",
+             gen_ai__agent__name=agent),
+        span(trace, f"{n:015x}b", day, 800, parent=root, gen_ai__operation__name="chat",
+             gen_ai__provider__name=provider, gen_ai__request__model=model,
+             gen_ai__usage__input_tokens=tokens, gen_ai__usage__output_tokens=0),
+    ]  # fmt: skip
+
+
+def _openai_usage(project: str, key: str, tokens: int, requests: int) -> dict:
+    return {"object": "organization.usage.completions.result", "input_tokens": tokens,
+            "output_tokens": 0, "num_model_requests": requests, "project_id": project,
+            "api_key_id": key, "model": "gpt-4o-mini"}  # fmt: skip
+
+
+@pytest.fixture
+def untraced(settings) -> list[dict]:
+    (settings.config_dir / "agents.yaml").write_text(UNTRACED_REGISTRY)
+    calls = [
+        *[("alpha", 100_000, "openai")] * 7,
+        ("alpha", 50_000, "anthropic"),  # a provider alpha claims no bill on: left out
+        ("beta", 100_000, "openai"),
+        *[("gamma", 100_000, "openai")] * 3,
+        *[("delta", 100_000, "anthropic")] * 2,
+        *[("zeta", 250_000, "azure.ai.openai")] * 2,
+        ("epsilon", 100_000, "openai"),  # no bill: no row
+        ("ghost", 100_000, "openai"),  # unregistered: no row
+    ]
+    spans = [s for n, call in enumerate(calls, 1) for s in _llm_call(n, *call)]
+    (settings.raw_dir / "traces.jsonl").write_text(line(*spans) + "\n")
+    next_bucket = BUCKET + 86_400
+    usage = {"object": "page", "has_more": False, "next_page": None, "data": [
+        {"object": "bucket", "start_time": BUCKET, "end_time": next_bucket, "results": [
+            _openai_usage("proj_a", "key_a", 1_000_000, 10),
+            _openai_usage("proj_s", "key_s", 800_000, 8),
+            _openai_usage("proj_x", "key_x", 123, 1)]},  # nobody's: no row
+        {"object": "bucket", "start_time": next_bucket, "end_time": next_bucket + 86_400,
+         "results": [_openai_usage("proj_s", "key_s", 500_001, 5)]}]}  # fmt: skip
+    (settings.raw_dir / "openai_usage.json").write_text(json.dumps(usage))
+    anthropic = {"has_more": False, "next_page": None, "data": [{
+        "starting_at": "2026-10-07T00:00:00Z", "ending_at": "2026-10-08T00:00:00Z",
+        "results": [{"uncached_input_tokens": 500_000, "cache_read_input_tokens": 0,
+                     "output_tokens": 0, "api_key_id": "apikey_d1", "workspace_id": "wrkspc_d",
+                     "model": "claude-3-5-haiku-20241022"}]}]}  # fmt: skip
+    (settings.raw_dir / "anthropic_usage.json").write_text(json.dumps(anthropic))
+    (settings.raw_dir / "focus.csv").write_text(FOCUS_CSV)
+    for path in sorted(settings.raw_dir.iterdir()):
+        ingest_file(path, settings)
+    warehouse.build(settings)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.sql("select * from int_untraced_usage_daily").pl().to_dicts()
+
+
+def test_untraced_usage_counts_the_calls_the_bill_shows_and_the_traces_lack(untraced):
+    got = {
+        (r["agent_name"], r["day"].isoformat(), r["provider"]): (
+            r["billed_requests"], r["billed_tokens"], r["traced_calls"], r["traced_tokens"],
+            r["n_untraced_calls"], r["untraced_tokens"])
+        for r in untraced
+    }  # fmt: skip
+    assert got == {
+        # traces cover 70 % of 1M billed tokens: 10 requests billed, 7 traced
+        ("alpha", "2026-10-07", "openai"): (10, 1_000_000, 7, 700_000, 3, 300_000),
+        # key_s, shared: split 1:3 by traced tokens (100k : 300k) of 800k tokens, 8 requests
+        ("beta", "2026-10-07", "openai"): (2, 200_000, 1, 100_000, 1, 100_000),
+        ("gamma", "2026-10-07", "openai"): (6, 600_000, 3, 300_000, 3, 300_000),
+        # next day nobody traced: split equally, the last (gamma) takes the remainder
+        ("beta", "2026-10-08", "openai"): (2, 250_000, 0, 0, 2, 250_000),
+        ("gamma", "2026-10-08", "openai"): (3, 250_001, 0, 0, 3, 250_001),
+        # no request count: 300k untraced tokens ÷ 100k traced tokens per call
+        ("delta", "2026-10-07", "anthropic"): (None, 500_000, 2, 200_000, 3, 300_000),
+        # FOCUS token quantities; azure.ai.openai calls count on their Microsoft bill
+        ("zeta", "2026-10-07", "Microsoft"): (None, 1_000_000, 2, 500_000, 2, 500_000),
+    }
+    for day, route_tokens, route_requests in (
+        ("2026-10-07", 800_000, 8),
+        ("2026-10-08", 500_001, 5),
+    ):
+        shared = [
+            r
+            for r in untraced
+            if r["day"].isoformat() == day and r["agent_name"] in ("beta", "gamma")
+        ]
+        assert sum(r["billed_tokens"] for r in shared) == route_tokens
+        assert sum(r["billed_requests"] for r in shared) == route_requests
+
+
+def test_reconciliation_keeps_per_model_rows_when_the_bill_names_models(marts):
+    _, reconciliation = marts
+    keys = [(r["day"], r["provider"], r["sub_account_id"], r["model"]) for r in reconciliation]
+    assert len(keys) == len(set(keys)) == 4
+    assert all(r["is_model_grain"] for r in reconciliation)

@@ -33,7 +33,7 @@ def test_agent_above_its_human_baseline(fifty_days):
     event = events["cost_above_human_baseline"]
     rows = con.execute(
         "select agent_name, cost_per_case_usd, human_baseline_usd_per_case from agent_monthly "
-        "where saving_per_case_usd < 0"
+        "where cost_per_case_usd > human_baseline_usd_per_case"
     ).fetchall()
     assert {agent for agent, _, _ in rows} == {event["agent"]}  # every month, only that one
     assert all(baseline == event["human_baseline_usd_per_case"] for _, _, baseline in rows)

@@ -125,8 +125,17 @@ def test_agent_weekly_hand_checked(economics):
     assert week["cost_per_case_usd"] == pytest.approx(0.225)
     assert week["cost_per_resolved_case_usd"] == pytest.approx(0.45)
     assert week["human_cost_usd"] == pytest.approx(1.0)  # 2 cases × $0.50
-    assert week["saving_vs_human_usd"] == pytest.approx(0.55)
-    assert week["saving_per_case_usd"] == pytest.approx(0.275)
+    # savings count the resolved case only; the escalated one still costs a human $0.50
+    assert week["human_work_saved_usd"] == pytest.approx(0.5)  # 1 resolved × $0.50
+    assert week["unresolved_handling_usd"] == pytest.approx(0.5)  # 1 unresolved × $0.50
+    assert week["net_saving_usd"] == pytest.approx(0.05)  # 1.00 − 0.45 − 0.50
+    assert week["net_saving_per_case_usd"] == pytest.approx(0.025)
+    assert week["break_even_resolution_rate"] == pytest.approx(0.45)  # (0.225 + 0.5 − 0.5) / 0.5
+    # ratio estimator: costs (0.15 resolved, 0.30 not), R = 0.45; s² = (0.1125 − 2 × 0.45 ×
+    # 0.15 + 0.45² × 1) / 1 = 0.18; half width 1.96 × √(0.18 × 2) / 1 = 1.176
+    assert (week["cost_per_resolved_case_ci_low"], week["cost_per_resolved_case_ci_high"]) == (
+        pytest.approx(0.45 - 1.176), pytest.approx(0.45 + 1.176))  # fmt: skip
+    assert (week["priced_share"], week["is_cost_partial"]) == (1.0, False)
     assert week["quality_mean"] == pytest.approx(0.8)
     # sd(0.9, 0.7) = 0.141421…; 1.96 × 0.141421 / √2 = 0.196
     assert (week["quality_ci_low"], week["quality_ci_high"]) == (
@@ -144,6 +153,19 @@ def test_agent_weekly_hand_checked(economics):
                                "order by agent_name")  # fmt: skip
     assert [(r["agent_name"], r["n_cases"]) for r in monthly] == [
         ("drafter", 1), ("ghost", 1), ("triage", 3)]  # fmt: skip
+
+
+def test_unpriced_cost_stays_unknown_in_agent_monthly(economics):
+    """drafter's only call is on acme-llm, which has no price: its cost is unknown, never
+    $0, and nothing derived from cost pretends otherwise."""
+    (drafter,) = _rows(economics, "select * from agent_monthly where agent_name = 'drafter'")
+    assert (drafter["n_llm_calls"], drafter["n_unpriced_calls"], drafter["priced_share"]) == (
+        1, 1, 0.0)  # fmt: skip
+    unknown = ("cost_usd", "cost_per_case_usd", "cost_per_resolved_case_usd", "net_saving_usd",
+               "net_saving_per_case_usd", "break_even_resolution_rate")  # fmt: skip
+    assert {name: drafter[name] for name in unknown} == dict.fromkeys(unknown)
+    assert drafter["is_cost_partial"] is False  # nothing priced: unknown, not partial
+    assert drafter["human_cost_usd"] == pytest.approx(0.1)  # 1 case × $0.10
 
 
 def test_slo_weekly_targets_actuals_and_budgets(economics):

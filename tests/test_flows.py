@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 from prefect import flow
@@ -39,7 +40,12 @@ def test_backfill_then_nightly(prefect_harness, demo):
     rows = json.loads(table.data)
     assert len(rows) == 21  # every agent with cases in 2026-10
     (triage,) = [r for r in rows if r["agent"] == "support-triage"]
-    assert triage["verdict"] == "insufficient data"  # 4 days of a small demo
+    with duckdb.connect(str(demo.warehouse_path), read_only=True) as con:
+        decided = con.execute(
+            "select verdict, rule from portfolio_monthly "
+            "where agent_name = 'support-triage' and month_start = '2026-10-01'"
+        ).fetchone()
+    assert (triage["verdict"], triage["why"]) == decided  # as the warehouse decided it
     assert triage["new drift alerts"] == ""
 
 

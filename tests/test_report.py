@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from html import escape
 
 import duckdb
 import pytest
@@ -20,52 +21,13 @@ from pipelines.report.render import (
     previous_month,
     render_month,
 )
-from pipelines.report.verdicts import decide
 from pipelines.retirements import RetirementsError, load_retirements
+from pipelines.verdicts import VERDICTS
 from tests import browser
 from tests.otlp_builder import line, span
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 POLICY = PortfolioPolicy()
-
-
-# --- verdict rules (pure) --------------------------------------------------------------
-
-
-def month(n_cases=1000, cost=0.5, baseline=1.0, quality=0.9, target=0.8, spend=100.0, **extra):
-    return {"n_cases": n_cases, "cost_per_resolved_case_usd": cost,
-            "human_baseline_usd_per_case": baseline, "quality_mean": quality,
-            "quality_target": target, "cost_usd": spend, "monthly_budget_usd": 500.0,
-            "is_registered": True, **extra}  # fmt: skip
-
-
-def test_verdicts_follow_the_rules_in_order():
-    over, under = month(cost=1.25), month(quality=0.70)
-    assert decide([month(), month(n_cases=299)], [], POLICY).verdict == "insufficient data"
-    assert decide([month(), month(n_cases=299)], [], POLICY).rule == "299 cases < 300 (min_cases)"
-    retire = decide([over, over], [], POLICY)
-    assert retire.verdict == "retire"
-    assert retire.rule == (
-        "cost per resolved case $1.25 above the $1.00 human baseline 2 months running"
-    )
-    # one month over: watch; the month before lacking data (None) or too small: watch too
-    assert decide([month(), over], [], POLICY).verdict == "watch"
-    assert decide([None, over], [], POLICY).verdict == "watch"
-    assert decide([month(n_cases=10, cost=2.0), over], [], POLICY).verdict == "watch"
-    # quality below target 2 months: retire unless it rose by ≥ 0.01
-    flat = decide([month(quality=0.705), under], [], POLICY)
-    assert flat.verdict == "retire" and "-0.005 on the month before" in flat.rule
-    assert decide([month(quality=0.68), under], [], POLICY).verdict == "watch"  # +0.02
-    assert decide([month(), month()], ["intent"], POLICY).rule == "drift alert on intent"
-    assert decide([month(), month(spend=600.0)], [], POLICY).rule == (
-        "spend $600.00 above the $500.00 budget"
-    )
-    assert decide([month(), month()], [], POLICY, ["m (retires 2026-12-01)"]).rule == (
-        "calls m (retires 2026-12-01)"
-    )
-    unregistered = month(is_registered=False, baseline=None, target=None, monthly_budget_usd=None)
-    assert decide([None, unregistered], [], POLICY).verdict == "watch"
-    assert decide([month(), month()], [], POLICY).verdict == "keep"
 
 
 def test_portfolio_policy_and_models_file_errors_name_the_field(tmp_path):
@@ -214,9 +176,41 @@ def test_ground_truth_shows_up(september):
     governance = html.split('id="flags-governance"')[1].split("<h3")[0]
     assert '<td>shadow-summarizer</td><td class="text">no — unregistered</td>' in governance
     retiring = html.split('id="flags-models"')[1].split("<h3")[0]
-    assert '<td>hr-faq</td><td class="text">anthropic / claude-3-5-haiku-20241022</td>' in retiring
+    assert '<td>hr-faq</td><td class="text">claude-3-5-haiku-20241022 (retires ' in retiring
     stable = [a for a, r in table.items() if r["verdict"] == "keep"]
     assert len(stable) >= 10
+
+
+def test_the_review_shows_exactly_what_the_marts_hold(september, ninety_day_demo):
+    """Every fleet figure of the summary is fleet_monthly's; every verdict and rule in
+    the table is portfolio_monthly's."""
+    html = september.read_text()
+    with duckdb.connect(str(ninety_day_demo.warehouse_path), read_only=True) as con:
+        (fleet,) = (
+            con.sql("select * from fleet_monthly where month_start = '2026-09-01'").pl().to_dicts()
+        )
+        portfolio = con.sql("select * from portfolio_monthly where month_start = '2026-09-01'")
+        portfolio = {row["agent_name"]: row for row in portfolio.pl().to_dicts()}
+
+    def kpi(name: str) -> str:
+        return re.search(rf'id="kpi-{name}">([^<]+)<', html).group(1)
+
+    assert fleet["gap_usd"] == pytest.approx(fleet["billed_usd"] - fleet["reconciled_computed_usd"])
+    assert (kpi("billed"), kpi("computed"), kpi("gap"), kpi("unattributed")) == tuple(
+        f"${fleet[c]:,.2f}" for c in ("billed_usd", "reconciled_computed_usd", "gap_usd",
+                                      "unattributed_usd"))  # fmt: skip
+    assert kpi("coverage") == f"{fleet['trace_coverage']:.1%}"
+    assert kpi("cases") == f"{fleet['n_cases']:,}"
+    assert kpi("cost-per-resolved") == f"${fleet['cost_per_resolved_case_usd']:,.4f}"
+    assert kpi("net-saving") == f"${fleet['net_saving_usd']:,.2f}"
+    table = _portfolio(html)
+    assert {a: r["verdict"] for a, r in table.items()} == {
+        a: r["verdict"] for a, r in portfolio.items()}  # fmt: skip
+    for agent, row in portfolio.items():
+        assert f'<td class="rule">{escape(row["rule"])}</td>' in table[agent]["row"]
+    counts = re.search(r"agents by verdict<b>(.*?)</b>", html, re.S).group(1)
+    shown = [int(n) for n in re.findall(r'">(\d+)</span>', counts)]
+    assert shown == [fleet[f"n_{v.replace(' ', '_')}"] for v in VERDICTS]
 
 
 def test_report_folder_is_small(september):

@@ -7,8 +7,10 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from pipelines import warehouse
+from pipelines import portfolio, warehouse
+from pipelines.drift import marts as drift_marts
 from pipelines.ingest import ingest_file
+from pipelines.models import load_models
 from tests.otlp_builder import line, span
 
 DAY = datetime(2026, 10, 7, 10, 0, 0)
@@ -90,3 +92,22 @@ def test_rebuild_swaps_atomically_under_an_open_reader(built):
     assert reader.execute("select count(*) from agent_daily").fetchall() == before
     reader.close()
     assert not list(built.data_dir.glob(".warehouse-*"))
+
+
+def test_every_mart_declares_its_grain_and_it_is_unique(demo):
+    """Each mart's `-- grain:` header (the Python-built marts: their GRAIN) names the
+    columns that identify a row: on the demo, no two rows share them."""
+    grains = {m.name: m.grain for m in load_models()
+              if m.layer == "marts" and m.materialization != "slice"}  # fmt: skip
+    grains |= {name: drift_marts.GRAIN for name in drift_marts.MARTS.values()}
+    grains[portfolio.MART] = portfolio.GRAIN
+    assert [name for name, grain in grains.items() if not grain] == []
+    with duckdb.connect(str(demo.warehouse_path), read_only=True) as con:
+        counts = {  # a row of the grain's columns: NULLs compare equal, as in GROUP BY
+            name: con.execute(
+                f"select count(*), count(distinct row({', '.join(grain)})) from {name}"
+            ).fetchall()[0]
+            for name, grain in grains.items()
+        }
+    assert {name: n for name, n in counts.items() if n[0] != n[1]} == {}
+    assert counts["portfolio_monthly"][0] > 0 and counts["fleet_monthly"][0] > 0

@@ -26,6 +26,7 @@ from pipelines.schemas import documented_schema
 
 DRIFT_SQL_DIR = SQL_DIR / "drift"
 MARTS = {"daily": "drift_daily", "weekly": "drift_weekly"}
+GRAIN = ("agent_name", "metric", "window_start")  # of each drift mart
 INSUFFICIENT = "insufficient data"
 
 DRIFT_SCHEMA = documented_schema(

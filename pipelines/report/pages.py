@@ -10,8 +10,6 @@ import plotly.offline
 from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from markupsafe import Markup
 
-from pipelines.report.verdicts import above_baseline, below_target
-
 PLOTLY_FILE = "plotly.min.js"
 
 
@@ -37,7 +35,6 @@ def environment() -> Environment:
         "q4": _format("{:.4f}"),
         "sortkey": lambda value: "" if value is None or isinstance(value, Undefined) else value,
     }
-    templates.globals |= {"above_baseline": above_baseline, "below_target": below_target}
     return templates
 
 

@@ -19,73 +19,27 @@ def month_bounds(month: str) -> tuple[date, date]:
     return start, end
 
 
-def months_before(month: str, n: int) -> list[date]:
-    """The first days of the n months ending with `month`, oldest first."""
-    start, _ = month_bounds(month)
-    firsts = [start]
-    for _ in range(n - 1):
-        firsts.insert(0, (firsts[0] - timedelta(days=1)).replace(day=1))
-    return firsts
-
-
 def _params(month: str) -> dict:
     start, end = month_bounds(month)
     return {"month_start": start, "month_end": end}
 
 
-AGENT_MONTHS_SQL = """
-select m.*, a.team, a.owner, a.risk_tier, a.lifecycle, a.monthly_budget_usd,
-    a.agent_name is not null as is_registered
-from agent_monthly as m left join agents as a using (agent_name)
-where m.month_start >= $first and m.month_start < $month_end
-order by m.agent_name, m.month_start
+PORTFOLIO_SQL = """
+select * from portfolio_monthly where month_start = $month_start
+order by cost_usd desc nulls last, agent_name
 """
 
 
-def agent_months(con, month: str, n: int) -> pl.DataFrame:
-    """agent_monthly + registry facts for the n months ending with `month`."""
-    params = {"first": months_before(month, n)[0], "month_end": month_bounds(month)[1]}
-    return con.sql(AGENT_MONTHS_SQL, params=params).pl()
-
-
-def registry(con) -> pl.DataFrame:
-    """The registered agents with what the review shows of them."""
-    return con.sql(
-        "select agent_name, team, owner, risk_tier, lifecycle, monthly_budget_usd, "
-        "human_baseline_usd_per_case, quality_target from agents"
-    ).pl()
-
-
-FLEET_MONTHS_SQL = """
-with cases as (
-    select month_start, sum(n_cases) as n_cases, sum(n_resolved_cases) as n_resolved_cases,
-        sum(cost_usd) as computed_usd
-    from agent_monthly group by month_start
-), bills as (
-    select date_trunc('month', day)::date as month_start,
-        sum(billed_cost_usd)::double as billed_usd,
-        sum(computed_cost_usd) as reconciled_computed_usd,
-        sum(traced_tokens) / nullif(sum(billed_tokens), 0) as trace_coverage
-    from billing_reconciliation_daily group by all
-), unattributed as (
-    select billing_month as month_start, sum(allocated_cost)::double as unattributed_usd
-    from cost_allocation_monthly where is_unattributed group by all
-)
-select month_start, cases.n_cases, cases.n_resolved_cases, cases.computed_usd,
-    cases.computed_usd / nullif(cases.n_resolved_cases, 0) as cost_per_resolved_case_usd,
-    bills.billed_usd, bills.reconciled_computed_usd, bills.trace_coverage,
-    coalesce(unattributed.unattributed_usd, 0) as unattributed_usd
-from cases
-left join bills using (month_start)
-left join unattributed using (month_start)
-where month_start < $month_end
-order by month_start
-"""
+def portfolio(con, month: str) -> pl.DataFrame:
+    """Every agent's verdict, rule and figures for the month (portfolio_monthly), the
+    costliest first."""
+    return con.sql(PORTFOLIO_SQL, params={"month_start": month_bounds(month)[0]}).pl()
 
 
 def fleet_months(con, month: str) -> pl.DataFrame:
-    """Fleet totals per month up to `month`: cases, computed and billed spend, coverage."""
-    return con.sql(FLEET_MONTHS_SQL, params={"month_end": month_bounds(month)[1]}).pl()
+    """fleet_monthly up to `month`: cases, computed and billed spend, gap, coverage, verdicts."""
+    sql = "select * from fleet_monthly where month_start < $month_end order by month_start"
+    return con.sql(sql, params={"month_end": month_bounds(month)[1]}).pl()
 
 
 AGENT_WEEKS_SQL = """
@@ -205,7 +159,8 @@ def history(con, month: str) -> pl.DataFrame:
 
 INTENTS_SQL = """
 select agent_name, coalesce(intent, '(none)') as intent, count(*) as n_cases,
-    sum(cost_usd) as cost_usd, avg(is_resolved::int) as resolution_rate,
+    sum(cost_usd) as cost_usd, sum(cost_usd) / count(*) as cost_per_case_usd,
+    avg(is_resolved::int) as resolution_rate,
     avg(quality_score) as quality_mean
 from fct_cases
 where day >= $month_start and day < $month_end

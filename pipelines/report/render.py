@@ -28,9 +28,8 @@ from pipelines.report.pages import (  # pipelines.evals.runs imports these from 
     safe_name,
     write_whole,
 )
-from pipelines.report.verdicts import VERDICTS, Verdict, decide, rules_in_words
-from pipelines.retirements import load_retirements
 from pipelines.settings import Settings
+from pipelines.verdicts import VERDICTS, rules_in_words
 
 REPORT_FILE = "portfolio-review.html"
 AGENTS_DIR = "agents"
@@ -42,14 +41,11 @@ class ReportError(UserError, ValueError):
 
 @dataclass
 class Agent:
-    """One agent's month: its row, verdict, flags and what its page shows."""
+    """One agent's month: its portfolio_monthly row (verdict, rule, figures), its page and
+    its sparklines."""
 
     row: dict
-    verdict: Verdict
     page: str  # agents/<file>.html, relative to the month folder
-    drift_metrics: list[str]
-    slo_weeks_met: int = 0
-    slo_weeks: int = 0
     cost_spark: str = ""  # inline SVG (Markup)
     quality_spark: str = ""
 
@@ -70,28 +66,10 @@ def _partition(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {key[0]: part for key, part in frame.partition_by("agent_name", as_dict=True).items()}
 
 
-def _month_rows(months: pl.DataFrame, registry: pl.DataFrame, month: str, n: int):
-    """agent → [row per month, None where the agent had no data], the report month last;
-    registered agents without a case in the month get a row with 0 cases."""
-    firsts = queries.months_before(month, n)
-    by_agent = {name: {r["month_start"]: r for r in part.to_dicts()}
-                for name, part in _partition(months).items()}  # fmt: skip
-    for entry in registry.to_dicts():
-        rows = by_agent.setdefault(entry["agent_name"], {})
-        if firsts[-1] not in rows:
-            rows[firsts[-1]] = {
-                **entry, "n_cases": 0, "n_resolved_cases": 0, "cost_usd": 0.0,
-                "quality_mean": None, "cost_per_resolved_case_usd": None,
-                "is_registered": True, "month_start": firsts[-1],
-            }  # fmt: skip
-    return {agent: [rows.get(first) for first in firsts] for agent, rows in by_agent.items()}
-
-
-def _read_month(con, month: str, policy) -> dict[str, pl.DataFrame]:
-    """Everything the review and its agent pages show, aggregated in DuckDB."""
+def _read_month(con, month: str) -> dict[str, pl.DataFrame]:
+    """Everything the review and its agent pages show, selected from the warehouse."""
     return {
-        "months": queries.agent_months(con, month, policy.months_running),
-        "registry": queries.registry(con),
+        "portfolio": queries.portfolio(con, month),
         "fleet": queries.fleet_months(con, month),
         "weeks": queries.agent_weeks(con, month),
         "spend": queries.spend_weeks(con, month),
@@ -108,41 +86,37 @@ def _read_month(con, month: str, policy) -> dict[str, pl.DataFrame]:
     }
 
 
-def _judge_month(settings: Settings, month: str):
-    """(the month's data, its agents with their verdicts, retiring models, the policy)."""
+def _read_checked(settings: Settings, month: str) -> dict[str, pl.DataFrame]:
+    """The month's data, or a ReportError saying why there is none."""
     if not MONTH.match(month):
         raise ReportError(f"month must look like 2026-10, got {month!r}")
     if not settings.warehouse_path.exists():
         raise ReportError(f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`")
-    policy = portfolio_policy(settings.config_dir)
-    retirements = load_retirements(settings.config_dir)
     con = connect(settings.warehouse_path, read_only=True)
     try:
-        data = _read_month(con, month, policy)
+        data = _read_month(con, month)
     finally:
         con.close()
-    month_rows = _month_rows(data["months"], data["registry"], month, policy.months_running)
-    if not any(rows[-1] and rows[-1]["n_cases"] for rows in month_rows.values()):
+    if not data["portfolio"]["n_cases"].sum():
         raise ReportError(f"no data for {month} in {settings.warehouse_path}")
-    month_end = queries.month_bounds(month)[1] - timedelta(days=1)
-    retiring = _retiring(data["models"], retirements, month_end, policy)
-    return data, _agents(month_rows, data, retiring, policy), retiring, policy
+    return data
 
 
 def month_verdicts(settings: Settings, month: str) -> list[dict]:
-    """Every agent with cases in `month`: its verdict and the rule that decided it, as the
-    review shows them."""
-    _, agents, _, _ = _judge_month(settings, month)
+    """Every agent with cases in `month`: its verdict and the rule that decided it, as
+    portfolio_monthly holds them."""
+    portfolio = _read_checked(settings, month)["portfolio"].filter(pl.col("n_cases") > 0)
     return [
-        {"agent": a.row["agent_name"], "verdict": a.verdict.verdict, "why": a.verdict.rule}
-        for a in agents
-        if a.row["n_cases"]
+        {"agent": row["agent_name"], "verdict": row["verdict"], "why": row["rule"]}
+        for row in portfolio.to_dicts()
     ]
 
 
 def render_month(settings: Settings, month: str) -> Path:
     """Render one month's portfolio review and its agent pages; returns the review's path."""
-    data, agents, retiring, policy = _judge_month(settings, month)
+    data = _read_checked(settings, month)
+    policy = portfolio_policy(settings.config_dir)
+    agents = _agents(data)
     out_dir = settings.reports_dir / month
     (out_dir / AGENTS_DIR).mkdir(parents=True, exist_ok=True)
     plotly_src = ensure_plotly(out_dir)
@@ -150,14 +124,11 @@ def render_month(settings: Settings, month: str) -> Path:
     templates = environment()
     for agent in agents:
         _render_agent(templates, out_dir, month, agent, data, generated_at)
-    summary_frame = pl.DataFrame(
-        [{**a.row, "verdict": a.verdict.verdict} for a in agents if a.row["n_cases"]],
-        infer_schema_length=None,
-    )
+    summary_frame = data["portfolio"].filter(pl.col("n_cases") > 0)
     html = templates.get_template("portfolio_review.html.j2").render(
         month=month,
         generated_at=generated_at,
-        summary=_summary(data["fleet"], month, agents),
+        summary=_summary(data["fleet"], month),
         agents=agents,
         verdicts=VERDICTS,
         rules=rules_in_words(policy),
@@ -174,7 +145,7 @@ def render_month(settings: Settings, month: str) -> Path:
         },
         drift=_drift_flags(data["drift"]),
         slo_breaches=data["slo"].filter(~pl.col("is_met")).to_dicts(),
-        retiring=retiring,
+        retiring=[a.row for a in agents if a.row["retiring_models"]],
         governance=data["governance"].to_dicts(),
         quarantine=data["quarantine"].to_dicts(),
         unpriced=data["models"].filter(pl.col("n_unpriced_calls") > 0).to_dicts(),
@@ -188,30 +159,14 @@ def render_month(settings: Settings, month: str) -> Path:
     return target
 
 
-def _agents(month_rows: dict, data: dict, retiring: list[dict], policy) -> list[Agent]:
-    retiring_models: dict[str, list[str]] = {}
-    for item in retiring:
-        retiring_models.setdefault(item["agent_name"], []).append(
-            f"{item['model']} (retires {item['retires_on']})"
-        )
-    drift_metrics = {
-        agent: sorted(part["metric"].unique().to_list())
-        for agent, part in _partition(data["drift"]).items()
-    }
-    slo = _partition(data["slo"])
+def _agents(data: dict) -> list[Agent]:
+    """The month's agents in portfolio_monthly's order, with their pages and sparklines."""
     weeks = _partition(data["weeks"])
     taken: set[str] = set()
     agents = []
-    for name in sorted(
-        month_rows, key=lambda a: (-(month_rows[a][-1] or {}).get("cost_usd", 0), a)
-    ):
-        rows = month_rows[name]
-        metrics = drift_metrics.get(name, [])
-        verdict = decide(rows, metrics, policy, retiring_models.get(name, []))
-        agent = Agent(rows[-1], verdict, page_name(name, taken), metrics)
-        if name in slo:
-            met = slo[name].group_by("week_start").agg(pl.col("is_met").all())
-            agent.slo_weeks, agent.slo_weeks_met = met.height, int(met["is_met"].sum())
+    for row in data["portfolio"].to_dicts():
+        name = row["agent_name"]
+        agent = Agent(row, page_name(name, taken))
         if name in weeks:
             agent.cost_spark = figures.sparkline(
                 weeks[name]["cost_per_resolved_case_usd"].to_list()
@@ -219,21 +174,6 @@ def _agents(month_rows: dict, data: dict, retiring: list[dict], policy) -> list[
             agent.quality_spark = figures.sparkline(weeks[name]["quality_mean"].to_list())
         agents.append(agent)
     return agents
-
-
-def _retiring(models: pl.DataFrame, retirements: dict, month_end: date, policy) -> list[dict]:
-    """Agents calling, during the month, a model that retires within the policy's days."""
-    horizon = month_end + timedelta(days=policy.model_retirement_days)
-    found = []
-    for row in models.to_dicts():
-        retirement = retirements.get((row["provider"], row["model"]))
-        if retirement and retirement.retires_on <= horizon:
-            found.append({
-                **row, "retires_on": retirement.retires_on,
-                "days_left": (retirement.retires_on - month_end).days,
-                "source": retirement.source, "note": retirement.note,
-            })  # fmt: skip
-    return found
 
 
 def _drift_flags(drift: pl.DataFrame) -> list[dict]:
@@ -249,24 +189,16 @@ def _drift_flags(drift: pl.DataFrame) -> list[dict]:
     return first.sort("agent_name", "metric", "granularity").to_dicts()
 
 
-def _summary(fleet: pl.DataFrame, month: str, agents: list[Agent]) -> dict:
+def _summary(fleet: pl.DataFrame, month: str) -> dict:
+    """The month's fleet_monthly row, and the months before it for the trend."""
     start = queries.month_bounds(month)[0]
-    rows = {r["month_start"]: r for r in fleet.to_dicts()}
-    now = rows.get(start, {})
-    before = rows.get(queries.months_before(month, 2)[0], {})
-    billed, billed_before = now.get("billed_usd"), before.get("billed_usd")
-    by_verdict = {v: sum(a.verdict.verdict == v for a in agents) for v in VERDICTS}
+    rows = fleet.to_dicts()
+    now = next((r for r in rows if r["month_start"] == start), {})
     return {
         **now,
-        "billed_change": billed / billed_before - 1 if billed and billed_before else None,
-        "billed_before_usd": billed_before,
-        "gap_usd": billed - now["reconciled_computed_usd"]
-        if billed is not None and now.get("reconciled_computed_usd") is not None
-        else None,
-        "by_verdict": by_verdict,
         "trend": figures.sparkline(fleet["cost_per_resolved_case_usd"].to_list(), 140, 30),
         "trend_months": [
-            (f"{r['month_start']:%Y-%m}", r["cost_per_resolved_case_usd"]) for r in fleet.to_dicts()
+            (f"{r['month_start']:%Y-%m}", r["cost_per_resolved_case_usd"]) for r in rows
         ],
     }
 

@@ -19,7 +19,8 @@ from genai_prices import Usage, calc_price
 from pipelines.db import connect
 from pipelines.pricing import PROVIDER_ALIASES
 from pipelines.schemas import TOKEN_TYPES
-from pipelines.synth.simulate import Calendar, Simulation
+from pipelines.synth.otlp_writer import CHILD_STARTS_SQL
+from pipelines.synth.simulate import DAY_NS, Calendar, Simulation
 
 PAGE_DAYS = 7
 ANTHROPIC_TOKEN_TYPES = {
@@ -74,8 +75,10 @@ FOCUS_1_0_COLUMNS = [
     "Tags",
 ]
 
-USAGE_SQL = """
-select cases.day_idx, agents.provider, agents.account, agents.api_key, agents.agent_name,
+USAGE_SQL = f"""
+with {CHILD_STARTS_SQL}
+select cast((child_starts.start_ns - $epoch_ns) // {DAY_NS} as integer) as day_idx,
+    agents.provider, agents.account, agents.api_key, agents.agent_name,
     calls.response_model as model,
     count(*) * any_value(agents.billed_per_traced) as n_requests,
     sum(calls.input_tokens - calls.cache_read_tokens - calls.cache_write_tokens)
@@ -84,6 +87,7 @@ select cases.day_idx, agents.provider, agents.account, agents.api_key, agents.ag
     sum(calls.cache_write_tokens) * any_value(agents.billed_per_traced) as cache_write,
     sum(calls.output_tokens) * any_value(agents.billed_per_traced) as output
 from sim_calls as calls
+join child_starts using (case_no, span_id)
 join sim_cases as cases using (case_no)
 join sim_agents as agents using (agent_idx)
 group by all
@@ -116,10 +120,11 @@ def daily_usage(sim: Simulation, agents_table, calendar: Calendar) -> list[dict]
     for name, table in (
         ("sim_cases", sim.cases),
         ("sim_calls", sim.calls),
+        ("sim_tools", sim.tools),
         ("sim_agents", agents_table),
     ):
         con.register(name, table)
-    rows = con.sql(USAGE_SQL).pl().to_dicts()
+    rows = con.sql(USAGE_SQL, params={"epoch_ns": calendar.epoch_ns()}).pl().to_dicts()
     con.close()
     out = []
     for row in rows:

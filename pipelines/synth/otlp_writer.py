@@ -51,7 +51,22 @@ ATTRIBUTES = ", ".join(
     ]
 )
 
-SPANS_SQL = """
+# when each call and tool span starts: one after the other within its case (the billing
+# writer bills each call on the day it starts, as providers do)
+CHILD_STARTS_SQL = """
+child_durations as (
+    select case_no, position, span_id, duration_ns from sim_calls
+    union all
+    select case_no, position, span_id, duration_ns from sim_tools
+),
+child_starts as (
+    select case_no, span_id, cases.start_ns + 2000000 * (position + 1)
+        + coalesce(sum(duration_ns) over (partition by case_no order by position
+            rows between unbounded preceding and 1 preceding), 0) as start_ns
+    from child_durations join sim_cases as cases using (case_no)
+)"""
+
+SPANS_SQL = f"""
 create or replace temp table demo_spans as
 with children as (
     select case_no, position, span_id, duration_ns, 'chat' as operation,
@@ -70,11 +85,10 @@ with children as (
         tool_name, 'call_' || printf('%016x', call_no) as tool_call_id
     from sim_tools
 ),
+{CHILD_STARTS_SQL},
 timed as (
-    select children.*, cases.start_ns + 2000000 * (position + 1)
-        + coalesce(sum(duration_ns) over (partition by case_no order by position
-            rows between unbounded preceding and 1 preceding), 0) as start_ns
-    from children join sim_cases as cases using (case_no)
+    select children.*, child_starts.start_ns
+    from children join child_starts using (case_no, span_id)
 ),
 case_ends as (
     select case_no, max(start_ns + duration_ns) as last_child_end_ns from timed group by case_no

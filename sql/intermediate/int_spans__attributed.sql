@@ -1,7 +1,12 @@
 -- int_spans__attributed: one row per span, with its agent and case resolved from its trace.
 -- A child span (LLM call, tool) carries no agent name of its own in most instrumentations:
--- it inherits the agent of its trace's first invoke_agent span. A span without a
--- conversation id takes its trace's; a trace with none is a case of its own.
+-- it belongs to its nearest invoke_agent ancestor (itself, for a named invoke_agent
+-- span), so a sub-agent an orchestrator calls gets its own calls (`agent_name`); the case
+-- stays the trace's root agent's (`case_agent_name`: the outermost agent, first by start,
+-- which keeps the case's total). Only traces with invoke_agent spans of two or more agents
+-- walk the parent chain (top-down, bounded depth); in the others every span takes the
+-- trace's agent, as does a span no walk reaches (a span above the agents, a cycle). A
+-- span without a conversation id takes its trace's; a trace with none is a case of its own.
 -- The same LLM call emitted by two instrumentations (same gen_ai.response.id in the same
 -- trace) counts once: the span with the most token detail is the call, the other is
 -- kept but marked `is_duplicate_call`.
@@ -13,7 +18,7 @@
 -- them, with the eval tags of offline eval traces): this table holds every span of the
 -- build in memory.
 -- materialized: slice
-with spans as not materialized (
+with recursive spans as not materialized (
     select
         trace_id, span_id, parent_span_id, agent_name, agent_version, conversation_id,
         operation, provider, request_model, response_model, response_id,
@@ -30,7 +35,7 @@ with spans as not materialized (
     from stg_spans
 ),
 
-traces as (
+traces as materialized (
     select
         trace_id,
         arg_min(agent_name, started_at)
@@ -38,9 +43,72 @@ traces as (
         arg_min(agent_version, started_at)
             filter (where operation = 'invoke_agent') as trace_agent_version,
         arg_min(conversation_id, started_at)
-            filter (where conversation_id is not null) as trace_conversation_id
+            filter (where conversation_id is not null) as trace_conversation_id,
+        min(agent_name) filter (where operation = 'invoke_agent')
+            <> max(agent_name) filter (where operation = 'invoke_agent') as is_multi_agent
     from spans
     group by trace_id
+),
+
+-- the spans of multi-agent traces (the rare ones that need a walk), each with the agent
+-- it names when it is a named invoke_agent span
+multi_agent_spans as (
+    select
+        trace_id,
+        span_id,
+        parent_span_id,
+        started_at,
+        if(operation = 'invoke_agent', agent_name, null) as own_agent_name,
+        if(operation = 'invoke_agent' and agent_name is not null, agent_version, null)
+            as own_agent_version
+    from spans
+    where trace_id in (select trace_id from traces where is_multi_agent)
+),
+
+-- top-down from each root (or span whose parent is not stored): the nearest named agent
+-- of every span below; `is_top_agent` marks an agent span with no agent above it. The
+-- parent chain is a tree, so each span is reached once; the depth bound is a safeguard.
+agent_walk (trace_id, span_id, started_at, agent_name, agent_version, is_top_agent, depth) as (
+    select
+        trace_id, span_id, started_at, own_agent_name, own_agent_version,
+        own_agent_name is not null, 0
+    from multi_agent_spans as root
+    where parent_span_id is null
+        or not exists (
+            select 1 from multi_agent_spans as parent
+            where parent.trace_id = root.trace_id and parent.span_id = root.parent_span_id
+        )
+    union all
+    select
+        child.trace_id,
+        child.span_id,
+        child.started_at,
+        coalesce(child.own_agent_name, parent.agent_name),
+        if(child.own_agent_name is null, parent.agent_version, child.own_agent_version),
+        child.own_agent_name is not null and parent.agent_name is null,
+        parent.depth + 1
+    from agent_walk as parent
+    inner join multi_agent_spans as child
+        on child.trace_id = parent.trace_id and child.parent_span_id = parent.span_id
+    where parent.depth < 256
+),
+
+multi_agent_cases as (
+    select trace_id, arg_min(agent_name, (started_at, span_id)) as case_agent_name
+    from agent_walk
+    where is_top_agent
+    group by trace_id
+),
+
+-- the agent whose case the trace is: the first top agent of a multi-agent trace, else
+-- the trace's first named agent (NULL when no span invokes an agent)
+trace_cases as (
+    select
+        traces.*,
+        coalesce(multi_agent_cases.case_agent_name, traces.trace_agent_name)
+            as case_agent_name
+    from traces
+    left join multi_agent_cases using (trace_id)
 ),
 
 -- the rare spans whose parent is not stored, and the rare second emissions of a call:
@@ -74,14 +142,19 @@ attributed as (
     select
         spans.* replace (
             coalesce(
-                case when spans.operation <> 'invoke_agent' then traces.trace_agent_name end,
-                spans.agent_name
+                agent_walk.agent_name,
+                if(spans.operation <> 'invoke_agent', traces.case_agent_name, null),
+                spans.agent_name,
+                traces.case_agent_name
             ) as agent_name,
-            coalesce(spans.agent_version, traces.trace_agent_version) as agent_version,
+            coalesce(
+                spans.agent_version, agent_walk.agent_version, traces.trace_agent_version
+            ) as agent_version,
             coalesce(
                 spans.conversation_id, traces.trace_conversation_id, spans.trace_id
             ) as conversation_id
         ),
+        coalesce(traces.case_agent_name, spans.agent_name) as case_agent_name,
         duplicate_calls.span_id is not null as is_duplicate_call,
         spans.operation in (
             'chat', 'text_completion', 'generate_content', 'embeddings', 'completion'
@@ -91,7 +164,8 @@ attributed as (
         coalesce(spans.conversation_id, traces.trace_conversation_id) is not null
             as has_case_id
     from spans
-    left join traces using (trace_id)
+    left join trace_cases as traces using (trace_id)
+    left join agent_walk using (trace_id, span_id)
     left join duplicate_calls using (trace_id, span_id)
     left join broken_chains using (trace_id, span_id)
 ),

@@ -1,12 +1,5 @@
 -- agent_daily: one row per agent × UTC day: volume, resolution, cost against the human baseline, quality, latency.
--- The columns of int_agent_daily (see int_agent_periods), then the agent's allocated bill.
--- columns:
---   allocated_billed_per_resolved_case_usd: allocated_billed_usd ÷ n_resolved_cases
-select
-    periods.*,
-    coalesce(allocation.allocated_billed_usd, 0) as allocated_billed_usd,
-    allocated_billed_usd / nullif(periods.n_resolved_cases, 0)
-        as allocated_billed_per_resolved_case_usd
-from int_agent_daily as periods
-left join int_agent_allocation('day') as allocation
-    on allocation.period_start = periods.day and allocation.agent_name = periods.agent_name
+-- The columns of int_agent_daily (see int_agent_periods), then the agent's allocated bill and
+-- audit gaps (see int_agent_periods__billed).
+-- grain: day, agent_name
+select * rename (period_start as day) from int_agent_periods__billed('day')

@@ -6,6 +6,7 @@
 -- in traces but missing from config/agents.yaml get a row of their own (claim_basis
 -- `unregistered`, nothing allocated) with their computed cost, so they can be found.
 -- Amounts are in billing_currency: sum only within one currency.
+-- grain: billing_month, provider, billing_currency, sub_account_id, api_key_id, claim_basis, agent_name
 -- columns:
 --   billing_month: first day of the UTC month the charges started in
 --   provider: billing provider as the bill names it (openai, anthropic, Microsoft …)

@@ -1,5 +1,5 @@
 -- data_quality: Great Expectations results summarised per day, table and expectation.
--- grain: one row per lake day × canonical table × expectation
+-- grain: day, table_name, expectation
 -- columns:
 --   day: lake partition (UTC date) of the validated rows
 --   table_name: canonical table the suite checked

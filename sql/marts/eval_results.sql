@@ -6,6 +6,7 @@
 -- price valid on the day it ran, from the same genai-prices table as production (input
 -- tokens tier; no cache split: eval rows carry input and output tokens only; prices.yaml
 -- overrides are not applied, so both sides of a diff are priced alike).
+-- grain: run_id, agent_name, item_id, trial, score_name
 -- materialized: table
 -- columns:
 --   run_id: eval run

@@ -1,10 +1,13 @@
 -- fct_cases: one row per case (agent × conversation): timing, calls, cost, outcome, quality.
+-- The case belongs to its root agent: calls, tokens and cost include those of the
+-- sub-agents it called (n_subagent_calls, subagent_cost_usd), which have no case of their own.
 -- Outcome comes from a `case.outcome` evaluation label, else the root span attribute
 -- `fleet.case.outcome`, else `fallback` when a span set `fleet.fallback`, else unknown;
 -- labels outside resolved / escalated / abandoned / fallback count as unknown. Quality is
 -- the mean of the agent's registry quality metric (default `quality`) over the case's
 -- scores. Cost is that of fct_llm_calls (computed, override or reported). Traces tagged
 -- `fleet.eval.run_id` are offline eval runs, not production: they are in fct_eval_cases.
+-- grain: agent_name, conversation_id
 -- materialized: fact
 -- columns:
 --   day: UTC date the case started (the Parquet partition)

@@ -1,7 +1,12 @@
 -- fct_cases__all: one row per case (agent × conversation), production or offline eval: what
 -- fct_cases keeps (production) and fct_eval_cases keeps (eval traces, tagged
 -- `fleet.eval.run_id`), computed once. See fct_cases for every rule.
+-- The case is its root agent's (`case_agent_name`): it counts the spans, calls and cost
+-- of the sub-agents that agent called too, and a sub-agent has no case of its own.
 -- materialized: slice
+-- columns:
+--   n_subagent_calls: LLM calls of the case made by sub-agents (agents other than the case's)
+--   subagent_cost_usd: cost of those calls, part of cost_usd (NULL: none, or none priced)
 with spans as (
     select * from int_spans__attributed
 ),
@@ -20,9 +25,10 @@ registry as (
 
 case_spans as (
     select
-        agent_name,
+        case_agent_name as agent_name,
         conversation_id,
-        arg_min(agent_version, started_at) filter (where operation = 'invoke_agent')
+        arg_min(agent_version, started_at)
+            filter (where operation = 'invoke_agent' and agent_name = case_agent_name)
             as agent_version,
         min(started_at) as started_at,
         max(ended_at) as ended_at,
@@ -45,25 +51,29 @@ case_spans as (
         arg_min(eval_variant, started_at) filter (where eval_variant is not null)
             as eval_variant
     from spans
-    group by agent_name, conversation_id
+    group by case_agent_name, conversation_id
 ),
 
 case_costs as (
     select
-        agent_name,
+        case_agent_name as agent_name,
         conversation_id,
         sum(cost_usd) as cost_usd,
+        count(*) filter (where agent_name is distinct from case_agent_name)
+            as n_subagent_calls,
+        sum(cost_usd) filter (where agent_name is distinct from case_agent_name)
+            as subagent_cost_usd,
         count(*) filter (where cost_source = 'unpriced') as n_unpriced_calls,
         sum(input_tokens) as input_tokens,
         sum(output_tokens) as output_tokens,
         mode(model) as model
     from calls
-    group by agent_name, conversation_id
+    group by case_agent_name, conversation_id
 ),
 
 scored as (
     select
-        spans.agent_name,
+        spans.case_agent_name as agent_name,
         spans.conversation_id,
         evaluations.name,
         evaluations.score_value,
@@ -101,12 +111,14 @@ final as (
         case_spans.n_spans,
         case_spans.n_audit_complete_spans,
         case_spans.n_llm_calls,
+        coalesce(case_costs.n_subagent_calls, 0) as n_subagent_calls,
         case_spans.n_tool_calls,
         coalesce(case_spans.tool_names, []) as tool_names,
         case_spans.n_error_spans,
         case_spans.intent,
         case_spans.is_fallback,
         case_costs.cost_usd,
+        case_costs.subagent_cost_usd,
         coalesce(case_costs.n_unpriced_calls, 0) as n_unpriced_calls,
         case_costs.input_tokens,
         case_costs.output_tokens,

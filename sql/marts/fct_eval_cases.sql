@@ -2,6 +2,7 @@
 -- `fleet.eval.item_id`), as eval frameworks and Langfuse dataset runs record them. Its
 -- scores are its `gen_ai.evaluation.result` events; its cost is that of its LLM calls,
 -- priced like production (fct_llm_calls). eval_results joins the two.
+-- grain: agent_name, conversation_id
 -- materialized: fact
 -- columns:
 --   day: UTC date the case started (the Parquet partition)

@@ -2,12 +2,14 @@
 -- cost_source: `computed` (genai-prices list price), `override` (config/prices.yaml took
 -- part), `reported` (no price known, the instrumentation's own cost is used), `unpriced`
 -- (neither: cost_usd is NULL, never $0).
+-- grain: trace_id, span_id
 -- materialized: fact
 -- columns:
 --   day: UTC date the call started (the Parquet partition)
 --   trace_id: W3C trace id
 --   span_id: the call's span id
---   agent_name: agent, resolved from its trace's root agent span
+--   agent_name: agent that made the call, from its nearest invoke_agent ancestor span
+--   case_agent_name: agent whose case the call counts in: its trace's root agent
 --   agent_version: agent version, from the span or its trace
 --   conversation_id: the case: gen_ai.conversation.id, else the trace id
 --   provider: gen_ai.provider.name
@@ -42,6 +44,7 @@ final as (
         trace_id,
         span_id,
         agent_name,
+        case_agent_name,
         agent_version,
         conversation_id,
         provider,

@@ -2,6 +2,7 @@
 -- An agent is compliant when it is registered with an owner, team, purpose, risk tier and
 -- data lineage. Agents seen in traces but missing from config/agents.yaml are listed with
 -- the gap `registry entry`.
+-- grain: agent_name
 -- columns:
 --   agent_name: agent as it appears in traces or the registry
 --   is_registered: listed in config/agents.yaml

@@ -1,5 +1,6 @@
 -- llm_calls_daily: LLM calls per UTC day × agent × provider × model × service tier: volume, tokens, cost.
 -- The model mix of every agent, and what the billing marts compare bills against.
+-- grain: day, agent_name, provider, model, service_tier
 -- materialized: rollup
 -- partition: day
 -- columns:
@@ -18,7 +19,7 @@
 --   cache_write_tokens: input tokens written to the prompt cache
 --   reasoning_tokens: output tokens spent reasoning
 --   unpriced_tokens: input + output tokens of the unpriced calls
---   cost_usd: cost of the priced calls (list price, overrides, or reported)
+--   cost_usd: cost of the priced calls (list price, overrides, or reported); NULL when none is priced
 --   p95_llm_latency_ms: exact 95th percentile of call durations
 with calls as (
     select * from fct_llm_calls
@@ -42,7 +43,7 @@ final as (
         coalesce(sum(reasoning_tokens), 0) as reasoning_tokens,
         coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))
             filter (where cost_source = 'unpriced'), 0) as unpriced_tokens,
-        coalesce(sum(cost_usd), 0) as cost_usd,
+        sum(cost_usd) as cost_usd,
         quantile_cont(duration_ms, 0.95) as p95_llm_latency_ms
     from calls
     group by all

@@ -3,9 +3,9 @@
 -- in config/agents.yaml. Error budget used = share of bad events ÷ share the SLO allows
 -- (1.0 = the whole budget): for p95 case latency the bad events are cases at or above the
 -- target and 5 % are allowed; for the fallback rate, fallback cases, target allowed; for
--- audit-trail completeness, incomplete spans, 1 − target allowed.
--- materialized: rollup
--- partition: week_start
+-- audit-trail completeness, incomplete audit events (incomplete spans, quarantined spans and
+-- LLM calls billed but not traced: see agent_weekly), 1 − target allowed.
+-- grain: week_start, agent_name, slo
 -- columns:
 --   week_start: Monday of the ISO week (UTC)
 --   agent_name: agent, resolved from its trace's root agent span
@@ -15,47 +15,34 @@
 --   target_source: policy or registry
 --   actual: the week's value
 --   is_met: actual meets the target
---   n_events: cases (latency, fallback) or spans (audit completeness) measured
+--   n_events: cases (latency, fallback) or audit events (audit completeness) measured
 --   n_bad_events: events that spend error budget
 --   error_budget_used: bad-event share ÷ allowed bad-event share
-with cases as (
-    select *, cast(date_trunc('week', day) as date) as week_start from fct_cases
+with weekly as (
+    select
+        slo.week_start,
+        slo.agent_name,
+        slo.n_cases,
+        slo.p95_case_latency_ms,
+        slo.n_slow_cases,
+        slo.n_fallback_cases,
+        agent_weekly.n_audit_events,
+        agent_weekly.n_audit_complete_spans
+    from int_slo_weekly as slo
+    inner join agent_weekly using (week_start, agent_name)
 ),
 
 agent_targets as (
     select
-        agent_weeks.week_start,
-        agent_weeks.agent_name,
+        weekly.week_start,
+        weekly.agent_name,
         slo_policy.slo,
         slo_policy.objective,
         coalesce(agents.slo_targets[slo_policy.slo], slo_policy.target) as target,
         if(agents.slo_targets[slo_policy.slo] is null, 'policy', 'registry') as target_source
-    from (select distinct week_start, agent_name from cases) as agent_weeks
+    from weekly
     cross join slo_policy
     left join agents using (agent_name)
-),
-
-latency_target as (
-    select agent_name, week_start, target as latency_target_ms
-    from agent_targets
-    where slo = 'p95_case_latency_ms'
-),
-
-weekly as (
-    select
-        cases.week_start,
-        cases.agent_name,
-        count(*) as n_cases,
-        quantile_cont(cases.duration_ms, 0.95) as p95_case_latency_ms,
-        count(*) filter (where cases.duration_ms >= latency_target.latency_target_ms)
-            as n_slow_cases,
-        count(*) filter (where cases.outcome = 'fallback' or cases.is_fallback)
-            as n_fallback_cases,
-        cast(sum(cases.n_spans) as bigint) as n_spans,
-        cast(sum(cases.n_audit_complete_spans) as bigint) as n_audit_complete_spans
-    from cases
-    inner join latency_target using (agent_name, week_start)
-    group by all
 ),
 
 measured as (
@@ -68,7 +55,8 @@ measured as (
     from weekly
     union all
     select week_start, agent_name, 'audit_completeness',
-        n_audit_complete_spans / nullif(n_spans, 0), n_spans, n_spans - n_audit_complete_spans
+        n_audit_complete_spans / nullif(n_audit_events, 0), n_audit_events,
+        n_audit_events - n_audit_complete_spans
     from weekly
 ),
 
