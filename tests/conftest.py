@@ -8,10 +8,11 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines import warehouse
-from pipelines.ingest import ingest_paths
+from pipelines.ingest import ingest_file, ingest_paths
 from pipelines.settings import Settings
 from pipelines.synth import generate_demo
 
@@ -85,16 +86,32 @@ def repo_stays_clean():
     )
 
 
+def settings_with_registry(root: Path, registry: str) -> Settings:
+    """Settings under `root`: `registry` as config/agents.yaml, an empty raw folder."""
+    config = root / "config"
+    config.mkdir()
+    (config / "agents.yaml").write_text(registry)
+    settings = Settings(
+        data_dir=root / "data", config_dir=config, reports_dir=root / "reports"
+    ).resolved()
+    settings.raw_dir.mkdir(parents=True)
+    return settings
+
+
+def build_from_raw(settings: Settings, *tables: str) -> list[list[dict]]:
+    """Ingest each file of the raw folder (in name order), build the warehouse, and return
+    every row of each of `tables`, as dicts."""
+    for path in sorted(settings.raw_dir.iterdir()):
+        ingest_file(path, settings)
+    warehouse.build(settings)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return [con.sql(f"select * from {table}").pl().to_dicts() for table in tables]
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Empty data/config/reports folders with a one-agent registry."""
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "agents.yaml").write_text(TINY_REGISTRY)
-    (tmp_path / "data" / "raw").mkdir(parents=True)
-    return Settings(
-        data_dir=tmp_path / "data", config_dir=config, reports_dir=tmp_path / "reports"
-    ).resolved()
+    return settings_with_registry(tmp_path, TINY_REGISTRY)
 
 
 @pytest.fixture

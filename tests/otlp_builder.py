@@ -50,3 +50,29 @@ def line(*spans: dict, service: str = "test-service") -> str:
             ]
         }
     )
+
+
+def llm_case(
+    n: int,
+    agent: str,
+    start: datetime,
+    input_tokens: int,
+    *,
+    provider: str = "openai",
+    model: str = "gpt-4o-mini",
+    duration_ms: int = 900,
+    output_tokens: int = 0,
+    **root_attrs,
+) -> list[dict]:
+    """Case `n` of `agent` with one LLM call: its invoke_agent root span (trace f"{n:032x}",
+    span f"{n:015x}a", holding `root_attrs` too) and a chat span under it (f"{n:015x}b",
+    100 ms shorter)."""
+    trace, root = f"{n:032x}", f"{n:015x}a"
+    return [
+        span(trace, root, start, duration_ms, gen_ai__operation__name="invoke_agent",
+             gen_ai__agent__name=agent, **root_attrs),
+        span(trace, f"{n:015x}b", start, duration_ms - 100, parent=root,
+             gen_ai__operation__name="chat", gen_ai__provider__name=provider,
+             gen_ai__request__model=model, gen_ai__usage__input_tokens=input_tokens,
+             gen_ai__usage__output_tokens=output_tokens),
+    ]  # fmt: skip

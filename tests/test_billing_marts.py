@@ -9,10 +9,9 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from pipelines import warehouse
-from pipelines.ingest import ingest_file
 from pipelines.synth import GROUND_TRUTH_FILE
-from tests.otlp_builder import line, span
+from tests.conftest import build_from_raw
+from tests.otlp_builder import line, llm_case
 
 DAY = datetime(2026, 10, 7, 10)
 BUCKET = int(datetime(2026, 10, 7).timestamp()) // 86_400 * 86_400
@@ -22,18 +21,6 @@ agents:
   - {name: beta, billing: {openai_project: proj_a, api_key: key_1}}
   - {name: gamma, billing: {openai_project: proj_b}}
 """
-
-
-def _call(n: int, agent: str, input_tokens: int) -> list[dict]:
-    """A case of `agent` with one gpt-4o-mini call ($0.15 per million input tokens)."""
-    trace, root = f"{n:032x}", f"{n:015x}a"
-    return [
-        span(trace, root, DAY, 900, gen_ai__operation__name="invoke_agent",
-             gen_ai__agent__name=agent),
-        span(trace, f"{n:015x}b", DAY, 800, parent=root, gen_ai__operation__name="chat",
-             gen_ai__provider__name="openai", gen_ai__request__model="gpt-4o-mini",
-             gen_ai__usage__input_tokens=input_tokens, gen_ai__usage__output_tokens=0),
-    ]  # fmt: skip
 
 
 def _page(results: list[dict]) -> dict:
@@ -51,8 +38,13 @@ def _cost(project: str, key: str, value: str, currency: str = "usd") -> dict:
 @pytest.fixture
 def marts(settings):
     (settings.config_dir / "agents.yaml").write_text(REGISTRY)
-    spans = [*_call(1, "alpha", 1_000_000), *_call(2, "beta", 2_000_000),
-             *_call(3, "gamma", 1_000_000), *_call(4, "ghost", 1_000_000)]  # fmt: skip
+    # a case each, one gpt-4o-mini call ($0.15 per million input tokens)
+    spans = [
+        *llm_case(1, "alpha", DAY, 1_000_000),
+        *llm_case(2, "beta", DAY, 2_000_000),
+        *llm_case(3, "gamma", DAY, 1_000_000),
+        *llm_case(4, "ghost", DAY, 1_000_000),
+    ]
     (settings.raw_dir / "traces.jsonl").write_text(line(*spans) + "\n")
     costs = [
         _cost("proj_a", "key_1", "0.50"),
@@ -65,12 +57,9 @@ def marts(settings):
              "output_tokens": 0, "num_model_requests": 2, "project_id": "proj_a",
              "api_key_id": "key_1", "model": "gpt-4o-mini"}  # fmt: skip
     (settings.raw_dir / "usage.json").write_text(json.dumps(_page([usage])))
-    for path in sorted(settings.raw_dir.iterdir()):
-        ingest_file(path, settings)
-    warehouse.build(settings)
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        allocation = con.sql("select * from cost_allocation_monthly").pl().to_dicts()
-        reconciliation = con.sql("select * from billing_reconciliation_daily").pl().to_dicts()
+    allocation, reconciliation = build_from_raw(
+        settings, "cost_allocation_monthly", "billing_reconciliation_daily"
+    )
     return allocation, reconciliation
 
 
@@ -176,18 +165,6 @@ Microsoft,sub-1,AI and Machine Learning,Azure OpenAI,gpt-4o-mini input tokens,\
 """
 
 
-def _llm_call(n: int, agent: str, tokens: int, provider="openai", model="gpt-4o-mini", day=DAY):
-    """A case of `agent` with one LLM call of `tokens` input tokens."""
-    trace, root = f"{n:032x}", f"{n:015x}a"
-    return [
-        span(trace, root, day, 900, gen_ai__operation__name="invoke_agent",
-             gen_ai__agent__name=agent),
-        span(trace, f"{n:015x}b", day, 800, parent=root, gen_ai__operation__name="chat",
-             gen_ai__provider__name=provider, gen_ai__request__model=model,
-             gen_ai__usage__input_tokens=tokens, gen_ai__usage__output_tokens=0),
-    ]  # fmt: skip
-
-
 def _openai_usage(project: str, key: str, tokens: int, requests: int) -> dict:
     return {"object": "organization.usage.completions.result", "input_tokens": tokens,
             "output_tokens": 0, "num_model_requests": requests, "project_id": project,
@@ -207,7 +184,8 @@ def untraced(settings) -> list[dict]:
         ("epsilon", 100_000, "openai"),  # no bill: no row
         ("ghost", 100_000, "openai"),  # unregistered: no row
     ]
-    spans = [s for n, call in enumerate(calls, 1) for s in _llm_call(n, *call)]
+    spans = [s for n, (agent, tokens, provider) in enumerate(calls, 1)
+             for s in llm_case(n, agent, DAY, tokens, provider=provider)]  # fmt: skip
     (settings.raw_dir / "traces.jsonl").write_text(line(*spans) + "\n")
     next_bucket = BUCKET + 86_400
     usage = {"object": "page", "has_more": False, "next_page": None, "data": [
@@ -225,11 +203,8 @@ def untraced(settings) -> list[dict]:
                      "model": "claude-3-5-haiku-20241022"}]}]}  # fmt: skip
     (settings.raw_dir / "anthropic_usage.json").write_text(json.dumps(anthropic))
     (settings.raw_dir / "focus.csv").write_text(FOCUS_CSV)
-    for path in sorted(settings.raw_dir.iterdir()):
-        ingest_file(path, settings)
-    warehouse.build(settings)
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.sql("select * from int_untraced_usage_daily").pl().to_dicts()
+    [rows] = build_from_raw(settings, "int_untraced_usage_daily")
+    return rows
 
 
 def test_untraced_usage_counts_the_calls_the_bill_shows_and_the_traces_lack(untraced):

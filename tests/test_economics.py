@@ -14,7 +14,8 @@ import pytest
 
 from pipelines import warehouse
 from pipelines.ingest import ingest_file
-from tests.otlp_builder import attr, line, ns, span
+from tests.conftest import settings_with_registry
+from tests.otlp_builder import attr, line, llm_case, ns, span
 
 REGISTRY = """
 agents:
@@ -37,14 +38,9 @@ WEEK1, WEEK2 = date(2026, 10, 5), date(2026, 10, 12)
 
 
 def _case(n, agent, started, ms, model, input_tokens, quality=None, **root_attrs):
-    trace, root = f"{n:032x}", f"{n:015x}a"
-    agent_span = span(trace, root, started, ms, gen_ai__operation__name="invoke_agent",
-                      gen_ai__agent__name=agent, gen_ai__conversation__id=f"conv-{n}",
-                      **root_attrs)  # fmt: skip
-    call = span(trace, f"{n:015x}b", started, ms - 100, parent=root,
-                gen_ai__operation__name="chat", gen_ai__provider__name="openai",
-                gen_ai__request__model=model, gen_ai__usage__input_tokens=input_tokens,
-                gen_ai__usage__output_tokens=0)  # fmt: skip
+    """Case conv-`n`: `llm_case`, with an evaluation event of `quality` on its root span."""
+    agent_span, call = llm_case(n, agent, started, input_tokens, model=model, duration_ms=ms,
+                                gen_ai__conversation__id=f"conv-{n}", **root_attrs)  # fmt: skip
     if quality is not None:
         agent_span["events"] = [{
             "timeUnixNano": ns(started), "name": "gen_ai.evaluation.result",
@@ -56,15 +52,7 @@ def _case(n, agent, started, ms, model, input_tokens, quality=None, **root_attrs
 
 @pytest.fixture(scope="module")
 def economics(tmp_path_factory):
-    from pipelines.settings import Settings
-
-    root = tmp_path_factory.mktemp("economics")
-    (root / "config").mkdir()
-    (root / "config" / "agents.yaml").write_text(REGISTRY)
-    settings = Settings(
-        data_dir=root / "data", config_dir=root / "config", reports_dir=root / "reports"
-    ).resolved()
-    settings.raw_dir.mkdir(parents=True)
+    settings = settings_with_registry(tmp_path_factory.mktemp("economics"), REGISTRY)
     spans = _case(1, "triage", datetime(2026, 10, 6, 10), 2000, "gpt-4o-mini", 1_000_000, 0.9,
                   fleet__case__outcome="resolved")  # fmt: skip
     spans += _case(2, "triage", datetime(2026, 10, 7, 10), 4000, "gpt-4o-mini", 2_000_000, 0.7,

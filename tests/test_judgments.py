@@ -23,34 +23,17 @@ import pytest
 
 from pipelines import warehouse
 from pipelines.ingest import ingest_file
-from tests.otlp_builder import line, span
+from tests.conftest import settings_with_registry
+from tests.otlp_builder import line, llm_case, span
 
-REGISTRY = """
+GOVERNED = "team: care, owner: a@example.com, purpose: Answers., risk_tier: low, data_lineage: x"
+REGISTRY = f"""
 agents:
-  - name: small
-    team: care
-    owner: a@example.com
-    purpose: Answers.
-    risk_tier: low
-    data_lineage: tickets in, answers out
-    human_baseline_usd_per_case: 0.2
-    billing: {openai_project: proj_s, api_key: key_s}
-  - name: saver
-    team: care
-    owner: a@example.com
-    purpose: Answers.
-    risk_tier: low
-    data_lineage: tickets in, answers out
-    human_baseline_usd_per_case: 1.0
-    escalation_cost_usd: 3.0
-    billing: {openai_project: proj_v, api_key: key_v}
-  - name: unpriced
-    team: care
-    owner: a@example.com
-    purpose: Answers.
-    risk_tier: low
-    data_lineage: tickets in, answers out
-    human_baseline_usd_per_case: 1.0
+  - {{name: small, {GOVERNED}, human_baseline_usd_per_case: 0.2,
+     billing: {{openai_project: proj_s, api_key: key_s}}}}
+  - {{name: saver, {GOVERNED}, human_baseline_usd_per_case: 1.0, escalation_cost_usd: 3.0,
+     billing: {{openai_project: proj_v, api_key: key_v}}}}
+  - {{name: unpriced, {GOVERNED}, human_baseline_usd_per_case: 1.0}}
 """
 SEPTEMBER, OCTOBER = datetime(2026, 9, 15, 10), datetime(2026, 10, 15, 10)
 
@@ -63,20 +46,16 @@ class Fleet:
         self.n = 0
 
     def cases(self, agent, day, count, resolved, model="gpt-4o-mini", provider="openai"):
+        """`count` cases of `agent`, the first `resolved` of them resolved, the others
+        escalated; returns the last case's trace and root span ids."""
         for i in range(count):
             self.n += 1
-            trace, root = f"{self.n:032x}", f"{self.n:015x}a"
             outcome = "resolved" if i < resolved else "escalated"
-            self.spans += [
-                span(trace, root, day, 1000, gen_ai__operation__name="invoke_agent",
-                     gen_ai__agent__name=agent, gen_ai__conversation__id=f"{agent}-{self.n}",
-                     fleet__case__outcome=outcome),
-                span(trace, f"{self.n:015x}b", day, 900, parent=root,
-                     gen_ai__operation__name="chat", gen_ai__provider__name=provider,
-                     gen_ai__request__model=model, gen_ai__usage__input_tokens=1_000_000,
-                     gen_ai__usage__output_tokens=0),
-            ]  # fmt: skip
-        return trace, root
+            self.spans += llm_case(self.n, agent, day, 1_000_000, provider=provider, model=model,
+                                   duration_ms=1000, gen_ai__conversation__id=f"{agent}-{self.n}",
+                                   fleet__case__outcome=outcome)  # fmt: skip
+        root = self.spans[-2]
+        return root["traceId"], root["spanId"]
 
     def broken_leaf(self, trace: str, parent: str, day: datetime) -> None:
         """A tool span that ends before it starts: quarantined at ingest."""
@@ -105,15 +84,7 @@ def _cost(project: str, key: str, value: str) -> dict:
 
 @pytest.fixture(scope="module")
 def marts(tmp_path_factory):
-    from pipelines.settings import Settings
-
-    root = tmp_path_factory.mktemp("judgments")
-    (root / "config").mkdir()
-    (root / "config" / "agents.yaml").write_text(REGISTRY)
-    settings = Settings(
-        data_dir=root / "data", config_dir=root / "config", reports_dir=root / "reports"
-    ).resolved()
-    settings.raw_dir.mkdir(parents=True)
+    settings = settings_with_registry(tmp_path_factory.mktemp("judgments"), REGISTRY)
     fleet = Fleet()
     fleet.cases("small", SEPTEMBER, 40, resolved=20)
     trace, root_span = fleet.cases("small", OCTOBER, 40, resolved=20)

@@ -20,6 +20,7 @@ import pytest
 from pipelines import warehouse
 from pipelines.ingest import ingest_file
 from pipelines.settings import Settings
+from tests.conftest import settings_with_registry
 from tests.otlp_builder import line, span
 
 REGISTRY = """
@@ -128,16 +129,6 @@ def nested_spans() -> list[dict]:
     ]
 
 
-def _settings(root) -> Settings:
-    (root / "config").mkdir()
-    (root / "config" / "agents.yaml").write_text(REGISTRY)
-    settings = Settings(
-        data_dir=root / "data", config_dir=root / "config", reports_dir=root / "reports"
-    ).resolved()
-    settings.raw_dir.mkdir(parents=True)
-    return settings
-
-
 def _ingest(settings: Settings, name: str, spans: list[dict]) -> None:
     path = settings.raw_dir / name
     path.write_text(line(*spans) + "\n")
@@ -146,7 +137,7 @@ def _ingest(settings: Settings, name: str, spans: list[dict]) -> None:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    settings = _settings(tmp_path_factory.mktemp("multi_agent"))
+    settings = settings_with_registry(tmp_path_factory.mktemp("multi_agent"), REGISTRY)
     _ingest(settings, "traces.jsonl", orchestrator_spans() + researcher_spans() + nested_spans())
     warehouse.build(settings)
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
@@ -240,7 +231,7 @@ def _same(a, b) -> bool:
 def test_a_late_orchestrator_moves_the_case_and_incremental_equals_full(tmp_path):
     """The sub-agent's spans arrive first (its case, for now); the orchestrator's a build
     later. The incremental build recomputes the trace whole, as a full build does."""
-    settings = _settings(tmp_path)
+    settings = settings_with_registry(tmp_path, REGISTRY)
     _ingest(settings, "early.jsonl", researcher_spans())
     warehouse.build(settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:

@@ -7,12 +7,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import duckdb
 import pytest
 
-from pipelines import warehouse
-from pipelines.ingest import ingest_file
-from tests.otlp_builder import line, span
+from tests.conftest import build_from_raw
+from tests.otlp_builder import line, llm_case
 
 FIRST_DAY = datetime(2026, 10, 5, 10)
 REGISTRY = """
@@ -24,18 +22,6 @@ agents:
 # omega's calls each cost $0.15: gpt-4o-mini at $0.15 and gpt-4o at $2.50 per million
 # input tokens. On day i it makes 4·(i+1) calls and traces 3 of every 4.
 OMEGA_CALLS = (("gpt-4o-mini", 1_000_000), ("gpt-4o-mini", 1_000_000), ("gpt-4o", 60_000))
-
-
-def _call(n: int, start: datetime, agent: str, provider: str, model: str, tokens: int):
-    """A case of `agent` with one LLM call of `tokens` input tokens."""
-    trace, root = f"{n:032x}", f"{n:015x}a"
-    return [
-        span(trace, root, start, 900, gen_ai__operation__name="invoke_agent",
-             gen_ai__agent__name=agent),
-        span(trace, f"{n:015x}b", start, 800, parent=root, gen_ai__operation__name="chat",
-             gen_ai__provider__name=provider, gen_ai__request__model=model,
-             gen_ai__usage__input_tokens=tokens, gen_ai__usage__output_tokens=0),
-    ]  # fmt: skip
 
 
 def _unix(day: datetime) -> int:
@@ -85,11 +71,13 @@ def reconciliation(settings) -> list[dict]:
         for _ in range(i + 1):  # 3 traced calls of each 4 billed
             for model, tokens in OMEGA_CALLS:
                 n += 1
-                spans += _call(n, FIRST_DAY + timedelta(i), "omega", "openai", model, tokens)
+                spans += llm_case(n, "omega", FIRST_DAY + timedelta(i), tokens, model=model)
     # delta: claude-3-5-haiku $0.80 and claude-sonnet-4 $3.00 per million input tokens
-    spans += _call(n + 1, FIRST_DAY, "delta", "anthropic", "claude-3-5-haiku-20241022", 1_000_000)
-    spans += _call(n + 2, FIRST_DAY, "delta", "anthropic", "claude-sonnet-4-20250514", 100_000)
-    spans += _call(n + 3, FIRST_DAY, "mu", "openai", "gpt-4o-mini", 1_000_000)
+    spans += llm_case(n + 1, "delta", FIRST_DAY, 1_000_000, provider="anthropic",
+                      model="claude-3-5-haiku-20241022")  # fmt: skip
+    spans += llm_case(n + 2, "delta", FIRST_DAY, 100_000, provider="anthropic",
+                      model="claude-sonnet-4-20250514")  # fmt: skip
+    spans += llm_case(n + 3, "mu", FIRST_DAY, 1_000_000)  # gpt-4o-mini
     raw = settings.raw_dir
     (raw / "traces.jsonl").write_text(line(*spans) + "\n")
     # queried with group_by[]=project_id only: no line_item, so no model
@@ -103,11 +91,8 @@ def reconciliation(settings) -> list[dict]:
     usage = [_anthropic_usage("claude-3-5-haiku-20241022", 1_000_000),
              _anthropic_usage("claude-sonnet-4-20250514", 500_000)]  # fmt: skip
     (raw / "anthropic_usage.json").write_text(json.dumps(_anthropic_page(usage)))
-    for path in sorted(raw.iterdir()):
-        ingest_file(path, settings)
-    warehouse.build(settings)
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.sql("select * from billing_reconciliation_daily").pl().to_dicts()
+    [reconciliation] = build_from_raw(settings, "billing_reconciliation_daily")
+    return reconciliation
 
 
 def test_a_bill_grouped_by_project_only_shows_the_untraced_share_day_by_day(reconciliation):

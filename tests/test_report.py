@@ -86,7 +86,7 @@ def test_every_agent_has_a_page_linked_from_the_table(demo, october):
         seen = {r[0] for r in con.sql("select distinct agent_name from agent_monthly").fetchall()}
         registered = {r[0] for r in con.sql("select agent_name from agents").fetchall()}
     html = october.read_text()
-    links = re.findall(r'<td><a href="(agents/[^"]+)">([^<]+)</a></td>', html)
+    links = re.findall(r'<td><a href="(agents/[^"]+)">([^<]+)</a><br>', html)
     assert {name for _, name in links} == seen | registered
     for page, name in links:
         agent_page = (october.parent / page).read_text()

@@ -1,16 +1,13 @@
 -- int_agent_periods__billed(period): each agent × period rollup row ('day', 'week', 'month') with the agent's allocated bill and its audit gaps.
 -- Audit completeness counts what the traces miss as incomplete audit events, not only
--- the stored spans: the agent's quarantined spans (int_quarantined_spans_daily) and the
--- LLM calls its claimed billed usage shows but its traces lack
--- (int_untraced_usage_daily). Gaps on a period without a case or call of the agent are
--- in fleet_monthly only.
+-- the stored spans: the agent's quarantined spans and the LLM calls its claimed billed
+-- usage shows but its traces lack (int_audit_gaps). Gaps on a period without a case or
+-- call of the agent are in fleet_monthly only.
 -- materialized: macro
 -- parameters: period
 -- columns:
 --   allocated_billed_usd: the agent's share of the USD bill, from cost_allocation_monthly
 --   allocated_billed_per_resolved_case_usd: allocated_billed_usd ÷ n_resolved_cases
---   n_quarantined_spans: the agent's spans held back at ingest (unreadable or invalid)
---   n_untraced_calls: LLM calls the agent's claimed billed usage shows and its traces lack (estimated)
 --   n_audit_events: n_spans + n_quarantined_spans + n_untraced_calls
 --   audit_completeness: n_audit_complete_spans ÷ n_audit_events
 with periods as (
@@ -23,25 +20,6 @@ with periods as (
     from int_agent_monthly
 ),
 
-gaps as (
-    select cast(date_trunc(period, day) as date) as period_start, agent_name,
-        sum(n_quarantined_spans) as n_quarantined_spans, 0 as n_untraced_calls
-    from int_quarantined_spans_daily
-    group by all
-    union all
-    select cast(date_trunc(period, day) as date), agent_name, 0, sum(n_untraced_calls)
-    from int_untraced_usage_daily
-    group by all
-),
-
-period_gaps as (
-    select period_start, agent_name,
-        cast(sum(n_quarantined_spans) as bigint) as n_quarantined_spans,
-        cast(sum(n_untraced_calls) as bigint) as n_untraced_calls
-    from gaps
-    group by all
-),
-
 joined as (
     select
         periods.* exclude (period_kind),
@@ -50,7 +28,7 @@ joined as (
         coalesce(period_gaps.n_untraced_calls, 0) as n_untraced_calls
     from periods
     left join int_agent_allocation(period) as allocation using (period_start, agent_name)
-    left join period_gaps using (period_start, agent_name)
+    left join int_audit_gaps(period) as period_gaps using (period_start, agent_name)
     where periods.period_kind = period
 ),
 

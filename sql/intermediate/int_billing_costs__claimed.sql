@@ -15,18 +15,7 @@ with lines as (
 ),
 
 keys as (
-    select
-        agent_name,
-        billing_keys['api_key'] as api_key,
-        coalesce(
-            billing_keys['openai_project'],
-            billing_keys['anthropic_workspace'],
-            billing_keys['sub_account']
-        ) as sub_account,
-        split_part(billing_keys['focus_tag'], '=', 1) as tag_key,
-        substr(billing_keys['focus_tag'], length(split_part(billing_keys['focus_tag'], '=', 1)) + 2)
-            as tag_value
-    from agents
+    select * from int_agent_billing_keys
 ),
 
 routes as (

@@ -39,15 +39,7 @@ calls as (
 ),
 
 keys as (
-    select
-        agent_name,
-        billing_keys['api_key'] as api_key,
-        coalesce(
-            billing_keys['openai_project'],
-            billing_keys['anthropic_workspace'],
-            billing_keys['sub_account']
-        ) as sub_account
-    from agents
+    select * from int_agent_billing_keys
 ),
 
 usage_routes as (

@@ -59,22 +59,11 @@ unattributed as (
     group by all
 ),
 
-gaps as (
-    select cast(date_trunc('month', day) as date) as month_start,
-        sum(n_quarantined_spans) as n_quarantined_spans, 0 as n_untraced_calls
-    from int_quarantined_spans_daily
-    group by all
-    union all
-    select cast(date_trunc('month', day) as date), 0, sum(n_untraced_calls)
-    from int_untraced_usage_daily
-    group by all
-),
-
 month_gaps as (
-    select month_start,
-        cast(sum(n_quarantined_spans) as bigint) as n_quarantined_spans,
-        cast(sum(n_untraced_calls) as bigint) as n_untraced_calls
-    from gaps
+    select period_start as month_start,
+        sum(n_quarantined_spans) as n_quarantined_spans,
+        sum(n_untraced_calls) as n_untraced_calls
+    from int_audit_gaps('month')
     group by all
 ),
 
