@@ -310,6 +310,66 @@ def diff(
     raise typer.Exit(0 if result["decision"] == "ship" else 1)
 
 
+@app.command()
+def compare(
+    agent: str = typer.Option(..., "--agent", help="The agent whose production cases compare."),
+    baseline: str = typer.Option(
+        ..., "--baseline", help="Baseline agent_version, model or variant (or `production`)."
+    ),
+    candidate: str = typer.Option(
+        ..., "--candidate", help="Candidate agent_version, model or variant, or `shadow`."
+    ),
+    start: str = typer.Option(None, "--start", help="First day compared, YYYY-MM-DD."),
+    end: str = typer.Option(None, "--end", help="Last day compared, YYYY-MM-DD."),
+    dimension: str = typer.Option(
+        None, "--dimension", help="agent_version, model or variant, when both are ambiguous."
+    ),
+    data_dir: Path = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
+) -> None:
+    """Gate a canary (or an A/B arm, or shadow traffic) on production cases: two versions,
+    models or variants of an agent on the days both served (within --start/--end),
+    compared on quality, resolution rate, cost per case, p95 latency and outcome mix, each
+    with an unpaired bootstrap 95 % interval; ship/hold by the eval diff's rule.
+    `--candidate shadow` compares the agent's shadow traffic with production.
+
+    Writes REPORTS/compare/<agent>--<baseline>--vs--<candidate>.html and .json. Exit code:
+    0 ship, 1 hold, 2 error (unknown version, no day both served…).
+
+    Example:  fleetledger compare --agent refund-assistant --baseline v1 --candidate v2
+              --start 2026-10-01 --end 2026-10-10
+    """
+    from pipelines.comparisons import run_compare
+
+    first = parse_day(start, "--start") if start else None
+    last = parse_day(end, "--end") if end else None
+    settings = _existing(data_dir, config_dir, reports_dir)
+    try:
+        output = run_compare(settings, agent, baseline, candidate, first, last, dimension)
+    except UserError:
+        raise
+    except Exception:  # a crash must not read as "hold" (exit 1) to a CI gate
+        console.print_exception()
+        raise typer.Exit(2) from None
+    result, q = output.result, output.result["metrics"]["quality"]
+    quality = (
+        f"quality {q['difference']:+.4f} [95 % CI {q['ci_low']:+.4f}, {q['ci_high']:+.4f}]"
+        if q["difference"] is not None
+        else "quality unscored on one side"
+    )
+    console.print(
+        f"{agent}: {baseline} → {candidate} ({result['dimension']}) on {result['n_days']} "
+        f"shared day(s) {result['first_day']} … {result['last_day']}, "
+        f"{result['baseline']['n_cases']:,} vs {result['candidate']['n_cases']:,} cases: {quality}"
+    )
+    for reason in result["reasons"]:
+        console.print(f"  - {reason}")
+    style = "bold green" if result["decision"] == "ship" else "bold red"
+    console.print(f"{result['decision'].upper()}  {output.html}", style=style)
+    raise typer.Exit(0 if result["decision"] == "ship" else 1)
+
+
 @app.command("eval-candidates")
 def eval_candidates(
     agent: str = typer.Option(..., "--agent", help="The agent whose cases are exported."),
@@ -411,8 +471,15 @@ def demo(
     if generate_only:
         return
     from pipelines.flows import backfill as backfill_flow
+    from pipelines.synth.gates import run_demo_diffs
 
-    _run_flow(backfill_flow, str(data_dir), str(config_dir), str(reports_dir), None, None)
+    dirs = (str(data_dir), str(config_dir), str(reports_dir), None, None)
+    _run_flow(backfill_flow, *dirs, False)  # ingest and build: the eval runs to diff
+    for output in run_demo_diffs(settings):  # the gates the demo's teams ran
+        result = output.result
+        console.print(f"demo: eval diff {result['agent']} {result['baseline_run']} → "
+                      f"{result['candidate_run']}: {result['decision']}")  # fmt: skip
+    _run_flow(backfill_flow, *dirs, True)  # rebuilt with the diffs filed: the review
     console.print(f"open {settings.reports_dir / 'index.html'}")
 
 

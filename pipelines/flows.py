@@ -17,8 +17,8 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from pipelines import warehouse
+from pipelines.alerts import emit_new_alerts
 from pipelines.db import connect
-from pipelines.drift.alerts import emit_new_alerts
 from pipelines.errors import UserError
 from pipelines.evals.candidates import export_candidates
 from pipelines.evals.runs import run_diff
@@ -158,21 +158,22 @@ def build_warehouse(settings: Settings) -> str:
 
 
 @task(cache_policy=NO_CACHE, timeout_seconds=SMALL_TASK_TIMEOUT)
-def emit_drift_alerts(settings: Settings) -> list[dict]:
-    """New drift alerts: a JSON file, the webhook if configured, this log and an artifact."""
+def emit_alerts(settings: Settings) -> list[dict]:
+    """New alerts (drift, guardrail breaches, SLO burns, budget forecasts): a JSON file, the
+    webhook if configured, this log and an artifact."""
     logger = get_run_logger()
     alerts, path = emit_new_alerts(settings)
     for alert in alerts:
-        logger.warning("drift alert %s: %s", alert["id"], alert["reason"])
+        logger.warning("%s alert %s: %s", alert["kind"], alert["id"], alert["reason"])
     if alerts:
-        lines = [f"| {a['granularity']} | {a['agent_name']} | {a['metric']} | "
+        lines = [f"| {a['kind']} | {a['agent_name']} | {a['subject']} | "
                  f"{a['window_start']} | {a['reason']} |" for a in alerts]  # fmt: skip
         create_markdown_artifact(
-            "| window | agent | metric | from | why |\n|---|---|---|---|---|\n" + "\n".join(lines),
-            key="drift-alerts",
-            description=f"{len(alerts)} new drift alert(s), also in {path}",
+            "| kind | agent | what | from | why |\n|---|---|---|---|---|\n" + "\n".join(lines),
+            key="alerts",
+            description=f"{len(alerts)} new alert(s), also in {path}",
         )
-    logger.info("drift: %d new alert(s)", len(alerts))
+    logger.info("alerts: %d new", len(alerts))
     return alerts
 
 
@@ -195,11 +196,11 @@ def publish_month_table(settings: Settings, month: str, alerts: list[dict]) -> N
     """A table artifact: every agent's verdict for the month, and this run's new alerts."""
     rows = month_verdicts(settings, month)
     for row in rows:
-        mine = [f"{a['metric']} ({a['granularity']})" for a in alerts
+        mine = [f"{a['kind']}: {a['subject']}" for a in alerts
                 if a["agent_name"] == row["agent"]]  # fmt: skip
-        row["new drift alerts"] = ", ".join(mine)
+        row["new alerts"] = ", ".join(mine)
     create_table_artifact(
-        rows, key="portfolio-verdicts", description=f"Verdicts of {month}, new drift alerts"
+        rows, key="portfolio-verdicts", description=f"Verdicts of {month}, new alerts"
     )
 
 
@@ -222,13 +223,13 @@ def nightly(
     reports_dir: str = "reports",
     eval_candidates: bool = False,
 ):
-    """Ingest new files, rebuild the warehouse, emit new drift alerts, render the latest
+    """Ingest new files, rebuild the warehouse, emit new alerts, render the latest
     full month; with eval_candidates, also export each agent's eval candidates for it."""
     settings = _settings(data_dir, config_dir, reports_dir)
     with _writing(settings, "nightly"):
         failed = ingest_new_files(settings)
         build_warehouse(settings)
-        alerts = emit_drift_alerts(settings)
+        alerts = emit_alerts(settings)
         month = latest_full_month(settings)
         if eval_candidates:
             write_eval_candidates(settings, month)
@@ -262,14 +263,17 @@ def backfill(
     reports_dir: str = "reports",
     start: str | None = None,
     end: str | None = None,
+    render: bool = True,
 ):
-    """Ingest everything, rebuild, and render every month from start to end."""
+    """Ingest everything, rebuild, and render every month from start to end (unless
+    render is false)."""
     start, end = month_range(start, end)
     settings = _settings(data_dir, config_dir, reports_dir)
     with _writing(settings, "backfill"):
         failed = ingest_new_files(settings)
         build_warehouse(settings)
-        paths = [render_report(settings, m) for m in months_to_render(settings, start, end)]
+        months = months_to_render(settings, start, end) if render else []
+        paths = [render_report(settings, m) for m in months]
     _fail_on(failed)
     return paths
 

@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.db import create_tables, read_parquet_sql, sql_identifier
+from pipelines.evals import ledger
 from pipelines.ingest import lake
 from pipelines.models import SQL_DIR
 from pipelines.schemas import EVALUATIONS, SPANS
@@ -33,7 +34,8 @@ CONFIG_FILES = ("agents.yaml", "prices.yaml", "policy.yaml", "models.yaml", "mod
 BUILD_CODE = ("schemas.py", "models.py", "warehouse.py", "increments.py", "batches.py",
               "pricing.py", "registry.py", "policy.py", "drift/marts.py", "drift/numeric.py",
               "drift/windows.py", "drift/stats.py", "portfolio.py", "verdicts.py",
-              "retirements.py")  # fmt: skip
+              "retirements.py", "evals/ledger.py", "comparisons.py",
+              "evals/compare.py")  # fmt: skip
 MAX_CLOSURE_ROUNDS = 20
 
 STATE_DOCS = (
@@ -102,6 +104,7 @@ def fingerprint(settings: Settings) -> str:
     code_dir = Path(__file__).resolve().parent
     parts = [*sorted(SQL_DIR.rglob("*.sql")), *(code_dir / name for name in BUILD_CODE)]
     parts += [settings.config_dir / name for name in CONFIG_FILES]
+    parts += ledger.ledger_files(settings.data_dir)  # the eval diffs that gate changes
     for path in parts:
         digest.update(str(path.name).encode())
         digest.update(path.read_bytes() if path.exists() else b"(absent)")

@@ -106,16 +106,20 @@ class DriftPolicy:
     weekly_windows_running: int = 2
     strong_p_value: float = 1e-6
     strong_windows_running: int = 2
+    max_window_days: int = 7
 
 
 AFTER_CHANGE = ("previous_version", "trailing")
 VERDICT_EFFECTS = ("ignore", "watch", "retire")  # what a finding does to a verdict
 _CHOICES = {"after_change": AFTER_CHANGE, "governance_gaps": VERDICT_EFFECTS,
-            "slo_misses": VERDICT_EFFECTS}  # fmt: skip
+            "slo_misses": VERDICT_EFFECTS, "ungated_changes": VERDICT_EFFECTS}  # fmt: skip
 _COUNTS = ("reference_days", "min_current_cases", "min_reference_cases",
            "daily_windows_running", "weekly_windows_running", "strong_windows_running",
            "min_cases", "months_running", "model_retirement_days", "min_paired_items",
-           "bootstrap_resamples", "seed", "slo_miss_weeks")  # fmt: skip
+           "bootstrap_resamples", "seed", "slo_miss_weeks", "max_window_days",
+           "short_days", "long_days", "min_short_cases", "min_long_cases",
+           "min_days_elapsed")  # fmt: skip
+_FACTORS = ("short_burn_rate", "long_burn_rate", "alert_at")  # numbers > 0, no upper bound
 
 
 def drift_policy(config_dir: Path) -> DriftPolicy:
@@ -142,6 +146,7 @@ class PortfolioPolicy:
     governance_gaps: str = "watch"
     slo_misses: str = "watch"
     slo_miss_weeks: int = 2
+    ungated_changes: str = "watch"
 
 
 def portfolio_policy(config_dir: Path) -> PortfolioPolicy:
@@ -166,6 +171,148 @@ def eval_diff_policy(config_dir: Path) -> EvalDiffPolicy:
     return _section(config_dir, "eval_diff", EvalDiffPolicy)
 
 
+@dataclass(frozen=True)
+class BurnPolicy:
+    """When an SLO's error budget burns too fast (policy.yaml `slo_burn:`): the burn rate
+    (bad share ÷ the budget the SLO allows) must reach short_burn_rate over the last
+    short_days and long_burn_rate over the last long_days, each window with enough cases."""
+
+    short_days: int = 1
+    long_days: int = 7
+    short_burn_rate: float = 6.0
+    long_burn_rate: float = 3.0
+    min_short_cases: int = 50
+    min_long_cases: int = 200
+
+
+def burn_policy(config_dir: Path) -> BurnPolicy:
+    """policy.yaml's `slo_burn:` over the defaults; PolicyError names a bad field."""
+    result = _section(config_dir, "slo_burn", BurnPolicy)
+    if result.short_days >= result.long_days:
+        raise PolicyError(
+            f"{config_dir / POLICY_FILE}: slo_burn: short_days "
+            f"{result.short_days} must be below long_days {result.long_days}"
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class BudgetPolicy:
+    """The month-to-date budget forecast (policy.yaml `budget:`): alert when the projected
+    month exceeds alert_at × monthly_budget_usd, from min_days_elapsed days into the month."""
+
+    alert_at: float = 1.0
+    min_days_elapsed: int = 3
+
+
+def budget_policy(config_dir: Path) -> BudgetPolicy:
+    """policy.yaml's `budget:` over the defaults; PolicyError names a bad field."""
+    return _section(config_dir, "budget", BudgetPolicy)
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """One evaluator's threshold: its mean (a rate, for 0/1 scores) must stay at most `max`
+    or at least `min`; judged from min_samples scores up."""
+
+    evaluator: str
+    bound: str  # "max" or "min"
+    threshold: float
+    min_samples: int = 30
+
+
+GUARDRAIL_BOUNDS = ("max", "min")
+
+
+def parse_guardrails(where: str, given) -> dict[str, Guardrail]:
+    """`{evaluator: {max: x | min: x, min_samples: n}}` as Guardrails; PolicyError names the
+    evaluator and field."""
+    if not given:
+        return {}
+    if not isinstance(given, dict):
+        raise PolicyError(f"{where}: must map an evaluator name to {{max: x}} or {{min: x}}")
+    result = {}
+    for evaluator, rule in given.items():
+        here = f"{where}.{evaluator}"
+        if not isinstance(rule, dict):
+            raise PolicyError(f"{here}: must be a mapping such as {{max: 0.01}}, got {rule!r}")
+        unknown = set(rule) - {*GUARDRAIL_BOUNDS, "min_samples"}
+        bounds = [b for b in GUARDRAIL_BOUNDS if b in rule]
+        if unknown:
+            raise PolicyError(
+                f"{here}: unknown setting {sorted(unknown)[0]!r} (known: max, min, min_samples)"
+            )
+        if len(bounds) != 1:
+            raise PolicyError(f"{here}: give exactly one of max or min")
+        threshold = rule[bounds[0]]
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise PolicyError(f"{here}.{bounds[0]}: must be a number, got {threshold!r}")
+        samples = rule.get("min_samples", Guardrail.min_samples)
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise PolicyError(f"{here}.min_samples: must be a whole number ≥ 1, got {samples!r}")
+        result[str(evaluator)] = Guardrail(str(evaluator), bounds[0], float(threshold), samples)
+    return result
+
+
+# the fleet-wide thresholds when policy.yaml has no `guardrails:` (`guardrails: {}`: none)
+DEFAULT_GUARDRAILS = {
+    "pii_leak": {"max": 0.005},
+    "hallucination": {"max": 0.03},
+    "policy_violation": {"max": 0.01},
+    "tool_call_correct": {"min": 0.9},
+    "intent_correct": {"min": 0.85},
+}
+
+
+def guardrails(config_dir: Path) -> dict[str, Guardrail]:
+    """policy.yaml's `guardrails:`, else the defaults (fleet-wide; agents override them in
+    the registry)."""
+    where = f"{config_dir / POLICY_FILE}: guardrails"
+    given = load_document(config_dir).get("guardrails", DEFAULT_GUARDRAILS)
+    return parse_guardrails(where, given)
+
+
+GUARDRAIL_THRESHOLDS_SCHEMA = documented_schema(
+    "Evaluator thresholds: policy.yaml `guardrails:` (agent_name NULL: every agent) and the "
+    "registry's per-agent `guardrails:` overrides.",
+    ("agent_name", pa.string(), "The agent the threshold is its own (NULL: fleet-wide)."),
+    ("evaluator", pa.string(), "gen_ai.evaluation.name the threshold applies to."),
+    (
+        "bound",
+        pa.string(),
+        "max: the mean (a rate, for 0/1 scores) must stay at most "
+        "threshold; min: at least threshold.",
+    ),
+    ("threshold", pa.float64(), "The bound's value."),
+    ("min_samples", pa.int64(), "Scores needed in a period before it is judged."),
+)
+
+
+def guardrail_thresholds_table(
+    fleet: dict[str, Guardrail], agents: dict[str, dict[str, Guardrail]]
+) -> pa.Table:
+    """The `guardrail_thresholds` seed: fleet-wide rules, then each agent's overrides."""
+    rows = [(None, rule) for rule in fleet.values()]
+    rows += [(agent, rule) for agent, rules in sorted(agents.items()) for rule in rules.values()]
+    return pa.Table.from_pylist(
+        [{"agent_name": agent, "evaluator": r.evaluator, "bound": r.bound,
+          "threshold": r.threshold, "min_samples": r.min_samples} for agent, r in rows],
+        schema=GUARDRAIL_THRESHOLDS_SCHEMA,
+    )  # fmt: skip
+
+
+def settings_table(policy, doc: str) -> pa.Table:
+    """A policy dataclass as a one-row seed table (for SQL models that apply it), each
+    column typed as its field is declared (a float written `6` in policy.yaml stays float)."""
+    kinds = {"int": (pa.int64(), int), "float": (pa.float64(), float), "str": (pa.string(), str)}
+    declared = {f.name: kinds[f.type] for f in fields(policy)}
+    schema = documented_schema(
+        doc, *((name, kind, f"policy.yaml: {name}") for name, (kind, _) in declared.items())
+    )
+    row = {name: cast(getattr(policy, name)) for name, (_, cast) in declared.items()}
+    return pa.Table.from_pylist([row], schema=schema)
+
+
 def _section(config_dir: Path, section: str, policy_class):
     """One policy.yaml section over its dataclass defaults: whole numbers ≥ 1 for the
     counts, one of the choices for the settings that have them, numbers in (0, 1] for
@@ -186,6 +333,9 @@ def _section(config_dir: Path, section: str, policy_class):
         elif name in _COUNTS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PolicyError(f"{where}.{name}: must be a whole number ≥ 1, got {value!r}")
+        elif name in _FACTORS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise PolicyError(f"{where}.{name}: must be a number > 0, got {value!r}")
         elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
             raise PolicyError(f"{where}.{name}: must be a number in (0, 1], got {value!r}")
     return replace(policy_class(), **given)

@@ -80,13 +80,26 @@ SCHEMA = documented_schema(
         "model_retirement_days after it, with their dates.",
     ),
     ("governance_missing", LIST, "What the agent's registry entry lacks (governance_gaps)."),
+    (
+        "ungated_changes",
+        LIST,
+        "Versions, models or variants that reached production in the month without an eval "
+        "diff that shipped them (change_events.is_gated false).",
+    ),
+    (
+        "guardrail_breaches",
+        LIST,
+        "Evaluators (with the version) that breached their threshold on a day of the month "
+        "(evaluator_daily).",
+    ),
     ("verdict", pa.string(), "retire, watch, keep or insufficient data."),
     (
         "decided_by",
         LIST,
         "Keys of the rules that decided the verdict (cost_above_baseline, "
         "quality_below_target, drift, over_budget, model_retiring, cost_unpriced, "
-        "not_registered, governance_gaps, slo_missed, min_cases, interval_straddles, keep).",
+        "not_registered, governance_gaps, slo_missed, ungated_change, guardrail_breach, "
+        "min_cases, interval_straddles, keep).",
     ),
     ("rule", pa.string(), "The deciding findings in words, with the agent's numbers."),
 )
@@ -132,6 +145,22 @@ MODELS_SQL = """
 select distinct agent_name, date_trunc('month', day)::date as month_start, provider, model
 from llm_calls_daily where agent_name is not null and model is not null
 """
+UNGATED_SQL = """
+select agent_name, date_trunc('month', first_day)::date as month_start,
+    list(dimension || ' ' || to_value || ' (from ' || coalesce(from_value, 'none') || ', '
+         || strftime(first_day, '%Y-%m-%d') || ')' order by first_day, dimension, to_value)
+        as changes
+from change_events where not is_gated
+group by all
+"""
+GUARDRAIL_SQL = """
+select agent_name, date_trunc('month', day)::date as month_start,
+    list(distinct evaluator || ' (' || coalesce(agent_version, 'no version') || ')'
+         order by evaluator || ' (' || coalesce(agent_version, 'no version') || ')')
+        as breaches
+from evaluator_daily where is_breach
+group by all
+"""
 GOVERNANCE_SQL = """
 select agent_name, list_filter(missing, lambda gap: gap <> 'registry entry') as missing
 from governance_gaps where agent_name is not null
@@ -140,7 +169,8 @@ from governance_gaps where agent_name is not null
 
 def build_mart(con, policy: PortfolioPolicy, retirements: dict) -> pa.Table:
     """portfolio_monthly from the warehouse's marts (agent_monthly, slo_weekly,
-    drift_daily/weekly, governance_gaps, llm_calls_daily) and the registry."""
+    drift_daily/weekly, governance_gaps, llm_calls_daily, change_events, evaluator_daily)
+    and the registry."""
     rows = con.sql(MONTHS_SQL).pl().to_dicts()
     months = sorted({row["month_start"] for row in rows})
     by_agent: dict[str, dict[date, dict]] = {}
@@ -152,6 +182,10 @@ def build_mart(con, policy: PortfolioPolicy, retirements: dict) -> pa.Table:
     drift = {(r["agent_name"], r["month_start"]): r["metrics"] for r in _dicts(con, DRIFT_SQL)}
     slo = {(r["agent_name"], r["month_start"]): r for r in _dicts(con, SLO_SQL)}
     governance = {r["agent_name"]: r["missing"] for r in _dicts(con, GOVERNANCE_SQL)}
+    ungated = {(r["agent_name"], r["month_start"]): r["changes"] for r in _dicts(con, UNGATED_SQL)}
+    breaches = {
+        (r["agent_name"], r["month_start"]): r["breaches"] for r in _dicts(con, GUARDRAIL_SQL)
+    }
     retiring = _retiring(_dicts(con, MODELS_SQL), retirements, policy)
     out = []
     for name in sorted(by_agent):
@@ -169,6 +203,8 @@ def build_mart(con, policy: PortfolioPolicy, retirements: dict) -> pa.Table:
                 slo_missed=tuple(slo_row.get("slo_missed") or ()),
                 slo_weeks_missed=slo_row.get("slo_weeks_missed") or 0,
                 governance_missing=tuple(governance.get(name) or ()),
+                ungated_changes=tuple(ungated.get((name, month)) or ()),
+                guardrail_breaches=tuple(breaches.get((name, month)) or ()),
             )
             shown = row or {**registry[name], "n_cases": 0, "n_resolved_cases": 0}
             window[-1] = shown
@@ -183,6 +219,8 @@ def build_mart(con, policy: PortfolioPolicy, retirements: dict) -> pa.Table:
                 "slo_missed": list(flags.slo_missed), "drift_metrics": list(flags.drift_metrics),
                 "retiring_models": list(flags.retiring_models),
                 "governance_missing": list(flags.governance_missing),
+                "ungated_changes": list(flags.ungated_changes),
+                "guardrail_breaches": list(flags.guardrail_breaches),
                 "verdict": verdict.verdict, "decided_by": list(verdict.decided_by),
                 "rule": verdict.rule,
             })  # fmt: skip

@@ -8,7 +8,7 @@ import pyarrow as pa
 import yaml
 
 from pipelines.errors import UserError
-from pipelines.policy import PolicyError, check_target
+from pipelines.policy import Guardrail, PolicyError, check_target, parse_guardrails
 from pipelines.schemas import AGENTS
 
 REGISTRY_FILE = "agents.yaml"
@@ -52,7 +52,20 @@ def load_agents(config_dir: Path) -> list[dict]:
                 check_target(f"{where} ({agent['name']}): slo_targets", name, value)
             except PolicyError as error:
                 raise RegistryError(str(error)) from None
+        try:
+            parse_guardrails(f"{where} ({agent['name']}): guardrails", agent.get("guardrails"))
+        except PolicyError as error:
+            raise RegistryError(str(error)) from None
     return agents
+
+
+def agent_guardrails(agents: list[dict]) -> dict[str, dict[str, Guardrail]]:
+    """Each agent's own evaluator thresholds (`guardrails:`), overriding policy.yaml's."""
+    return {
+        agent["name"]: parse_guardrails(agent["name"], agent["guardrails"])
+        for agent in agents
+        if agent.get("guardrails")
+    }
 
 
 def agents_table(agents: list[dict]) -> pa.Table:

@@ -29,6 +29,8 @@ class Flags:
     slo_missed: tuple[str, ...] = ()  # SLOs missed in at least one week of the month
     slo_weeks_missed: int = 0  # weeks of the month with any SLO missed
     governance_missing: tuple[str, ...] = ()  # registry fields the agent lacks
+    ungated_changes: tuple[str, ...] = ()  # "version v4 (from v3, 2026-09-23)"
+    guardrail_breaches: tuple[str, ...] = ()  # evaluators breached, "hallucination (v2)"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ def rules_in_words(policy: PortfolioPolicy) -> list[tuple[str, str]]:
     effects = {
         "governance_gaps": "missing owner, team, purpose, risk tier or data lineage",
         "slo_misses": f"an SLO missed in {policy.slo_miss_weeks}+ weeks of the month",
+        "ungated_changes": "a version, model or variant shipped without an eval diff",
     }
     by_effect = {
         effect: [text for key, text in effects.items() if getattr(policy, key) == effect]
@@ -70,6 +73,7 @@ def rules_in_words(policy: PortfolioPolicy) -> list[tuple[str, str]]:
                 [
                     "one month clearly above the baseline or below the target",
                     "a drift alert during the month",
+                    "a guardrail evaluator breached its threshold",
                     "spend above the monthly budget",
                     f"calls a model retiring within {policy.model_retirement_days} days",
                     f"cost known for under {policy.min_priced_share:.0%} of calls",
@@ -189,6 +193,9 @@ def decide(months: list[dict | None], flags: Flags, policy: PortfolioPolicy) -> 
     if not flags.is_registered:
         watch.append(("not_registered", "not in the registry (no owner, baseline or target)"))
     findings = {"retire": retire, "watch": watch, "ignore": []}
+    if flags.guardrail_breaches:
+        watch.append(("guardrail_breach", f"guardrail breached: "
+                      f"{', '.join(flags.guardrail_breaches)}"))  # fmt: skip
     if flags.is_registered and flags.governance_missing:
         findings[policy.governance_gaps].append(
             ("governance_gaps", f"registry entry lacks {', '.join(flags.governance_missing)}")
@@ -197,6 +204,10 @@ def decide(months: list[dict | None], flags: Flags, policy: PortfolioPolicy) -> 
         findings[policy.slo_misses].append(
             ("slo_missed", f"missed {', '.join(flags.slo_missed)} in "
              f"{flags.slo_weeks_missed} week(s) of the month"))  # fmt: skip
+    if flags.ungated_changes:
+        findings[policy.ungated_changes].append(
+            ("ungated_change", f"changed without a shipped eval diff: "
+             f"{', '.join(flags.ungated_changes)}"))  # fmt: skip
     evidence = {"cost_evidence": cost[-1], "quality_evidence": quality[-1]}
     for verdict, found in (("retire", retire), ("watch", watch)):
         if found:

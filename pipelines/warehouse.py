@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines import batches, increments, policy, portfolio, pricing, registry
+from pipelines import batches, comparisons, increments, policy, portfolio, pricing, registry
 from pipelines.db import (
     connect,
     create_tables,
@@ -45,8 +45,17 @@ from pipelines.db import (
     sql_string,
 )
 from pipelines.drift import marts as drift_marts
+from pipelines.evals import ledger
 from pipelines.ingest import lake
-from pipelines.models import PERIODS, Model, ModelError, ancestors, load_models, readers
+from pipelines.models import (
+    PERIODS,
+    Model,
+    ModelError,
+    ancestors,
+    load_models,
+    readers,
+    upstream,
+)
 from pipelines.retirements import load_retirements
 from pipelines.schemas import (
     AGENTS,
@@ -62,7 +71,7 @@ from pipelines.settings import Settings
 __all__ = ["BuildResult", "ModelError", "build", "load_models"]
 
 FACT_DAYS_PER_WRITE = 8  # day partitions per COPY when old rows are merged in
-PYTHON_MARTS = (*drift_marts.MARTS.values(), portfolio.MART)
+PYTHON_MARTS = (*drift_marts.MARTS.values(), comparisons.MART, portfolio.MART)
 
 
 @dataclass
@@ -112,6 +121,7 @@ def build(
                 _run_warehouse_model(con, model, plan, touched.days, files)
                 steps.done(model)
         _build_drift(con, settings)
+        _build_comparisons(con, settings)
         _build_portfolio(con, settings)
         for model in models:
             if model.name in after:
@@ -255,12 +265,23 @@ def _table_docs(table: Table) -> dict[str, str]:
 
 def create_seeds(con, catalog: str, settings: Settings, *, incremental: bool) -> None:
     """Tables that come from config and libraries, not from the lake."""
-    agents = registry.agents_table(registry.load_agents(settings.config_dir))
+    documents = registry.load_agents(settings.config_dir)
+    config = settings.config_dir
     seeds = {
-        "agents": agents,
+        "agents": registry.agents_table(documents),
         "model_prices": pricing.price_table(),
-        "price_overrides": pricing.price_overrides(settings.config_dir),
-        "slo_policy": policy.slo_policy_table(settings.config_dir),
+        "price_overrides": pricing.price_overrides(config),
+        "slo_policy": policy.slo_policy_table(config),
+        "slo_burn_policy": policy.settings_table(
+            policy.burn_policy(config), "SLO burn-rate alert rule (policy.yaml slo_burn:)."
+        ),
+        "budget_policy": policy.settings_table(
+            policy.budget_policy(config), "Budget forecast alert rule (policy.yaml budget:)."
+        ),
+        "guardrail_thresholds": policy.guardrail_thresholds_table(
+            policy.guardrails(config), registry.agent_guardrails(documents)
+        ),
+        "eval_diffs": ledger.diffs_table(settings.data_dir),
     }
     pairs = set(
         con.sql(
@@ -450,8 +471,26 @@ def _execute(con, model: Model, statement: str) -> None:
 
 
 def _document(con, model: Model, kind: str) -> None:
-    docs = known_column_docs() | model.column_docs
+    docs = known_column_docs() | inherited_column_docs(model.name) | model.column_docs
     _comment_relation(con, model.name, model.doc, docs, kind)
+
+
+@cache
+def inherited_column_docs(name: str) -> dict[str, str]:
+    """The column docs of the models `name` reads, transitively, the nearest winning: a
+    column passed through (agent_daily's from int_agent_periods) keeps its own meaning,
+    not that of a namesake elsewhere."""
+    by_name = {m.name: m for m in load_models()}
+    levels, seen, frontier = [], {name}, [name]
+    while frontier:
+        frontier = sorted({up for n in frontier for up in upstream(by_name[n], by_name)} - seen)
+        seen.update(frontier)
+        levels.append(frontier)
+    docs: dict[str, str] = {}
+    for level in reversed(levels):
+        for upper in level:
+            docs.update(by_name[upper].column_docs)
+    return docs
 
 
 @cache
@@ -490,6 +529,11 @@ def _document_state_tables(con) -> None:
 def _build_drift(con, settings: Settings) -> None:
     drift_policy = policy.drift_policy(settings.config_dir)
     _create_python_marts(con, drift_marts.build_marts(con, drift_policy))
+
+
+def _build_comparisons(con, settings: Settings) -> None:
+    diff_policy = policy.eval_diff_policy(settings.config_dir)
+    _create_python_marts(con, {comparisons.MART: comparisons.build_mart(con, diff_policy)})
 
 
 def _build_portfolio(con, settings: Settings) -> None:

@@ -15,6 +15,7 @@ from pipelines import warehouse
 from pipelines.ingest import ingest_file, ingest_paths
 from pipelines.settings import Settings
 from pipelines.synth import generate_demo
+from pipelines.synth.gates import run_demo_diffs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -153,10 +154,13 @@ def demo(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def ninety_day_demo(tmp_path_factory) -> Settings:
     """The demo's 90 days at 6,000 calls a day (what `make demo` generates), ingested and
-    built once per session (~4 min). It ends on Tuesday 2026-10-27: no injected drift
-    starts on a weekend, and September is the last full month."""
+    built once per session, its eval gates diffed and filed, and built again, as `make
+    demo` does (~5 min). It ends on Tuesday 2026-10-27: no injected drift starts on a
+    weekend, and September is the last full month."""
     root = tmp_path_factory.mktemp("ninety")
     settings = generated_demo(root, days=90, calls_per_day=6000, seed=7, end=date(2026, 10, 27))
     ingest_paths([settings.raw_dir], settings)
+    warehouse.build(settings)
+    run_demo_diffs(settings)
     warehouse.build(settings)
     return settings

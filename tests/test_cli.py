@@ -20,7 +20,8 @@ COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands
 
 def test_the_expected_commands_exist():
     assert COMMANDS == [
-        "backfill", "build", "demo", "diff", "eval-candidates", "ingest", "nightly", "report", "sql"
+        "backfill", "build", "compare", "demo", "diff", "eval-candidates", "ingest", "nightly",
+        "report", "sql",
     ]  # fmt: skip
 
 

@@ -4,13 +4,7 @@ policy file, and the demo's injected drifts found (and nothing else) with alerts
 from __future__ import annotations
 
 import json
-import shutil
-import threading
-from contextlib import contextmanager
-from dataclasses import replace
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
 
 import duckdb
 import numpy as np
@@ -20,7 +14,6 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2, chi2_contingency, ks_2samp
 
 from pipelines.drift import stats
-from pipelines.drift.alerts import alerts_in_warehouse, emit_new_alerts, split_backlog
 from pipelines.drift.marts import _sql, judge
 from pipelines.drift.numeric import STATS_SCHEMA, daily_histograms, numeric_stats
 from pipelines.drift.windows import AgentDay, Window, agent_windows, change_days, reference
@@ -175,7 +168,13 @@ def test_alerts_need_3_crossings_running_or_2_with_strong_evidence():
 # --- the demo's ground truth: 90 days at the `make demo` volume ----------------------
 
 EVENT_METRICS = {"quality_drift": "quality", "intent_mix_shift": "intent",
-                 "model_migration": "model"}  # fmt: skip
+                 "model_migration": "model", "low_volume_intent_shift": "intent",
+                 "budget_overrun": "output_tokens", "canary": "quality"}  # fmt: skip
+
+
+def _start(event: dict) -> date:
+    """The day the drift reaches all traffic: a canary's full rollout, else its start."""
+    return date.fromisoformat(event.get("full_traffic", event["start"]))
 
 
 @pytest.fixture(scope="module")
@@ -199,16 +198,17 @@ def test_every_injected_drift_is_flagged_within_3_days_and_nothing_else(ninety_d
     alerts = _alerts(settings)
     found, true_alerts = 0, 0
     for event in events:
-        start = date.fromisoformat(event["start"])
+        start = _start(event)
         mine = alerts.filter(pl.col("agent_name") == event["agent"])
         first = mine.filter(
             (pl.col("granularity") == "daily") & (pl.col("metric") == EVENT_METRICS[event["type"]])
         )
         assert first.height == 1, event
-        assert start <= first["window_start"][0] <= start + 3 * DAY, event
+        # window_end: a quiet agent's window reaches back before the drift's first day
+        assert start <= first["window_end"][0] <= start + 3 * DAY, event
         found += 1
-        # every alert of that agent belongs to the event: it starts in the event's window
-        in_event = mine.filter(pl.col("window_start").is_between(start, start + 35 * DAY))
+        # every alert of that agent belongs to the event: it ends in the event's window
+        in_event = mine.filter(pl.col("window_end").is_between(start, start + 35 * DAY))
         true_alerts += in_event.height
     precision, recall = true_alerts / alerts.height, found / len(events)
     print(f"drift alerts: precision {precision:.2f}, recall {recall:.2f}, {alerts.height} alerts")
@@ -233,6 +233,23 @@ def test_change_points_are_dated_within_2_days(ninety_days):
             assert row["mean_shift_high"] < 0  # quality and cost both fell, interval clear of 0
 
 
+def test_a_quiet_agents_intent_shift_is_judged_on_days_and_dated_to_its_day(ninety_days):
+    """policy-checker has ~40 cases a day: its daily windows span several days."""
+    settings, events = ninety_days
+    (event,) = [e for e in events if e["type"] == "low_volume_intent_shift"]
+    (row,) = (
+        _alerts(settings)
+        .filter(
+            (pl.col("granularity") == "daily")
+            & (pl.col("agent_name") == event["agent"])
+            & (pl.col("metric") == "intent")
+        )
+        .to_dicts()
+    )
+    assert row["change_point_day"] == date.fromisoformat(event["start"])
+    assert row["window_days"] > 1 and row["n_current"] >= 100
+
+
 def test_quality_drift_row_explains_itself(ninety_days):
     settings, events = ninety_days
     (event,) = [e for e in events if e["type"] == "quality_drift"]
@@ -251,79 +268,3 @@ def test_quality_drift_row_explains_itself(ninety_days):
     assert row["verdict"] == "warn" and row["windows_running"] == 1  # 1 of 3 windows needed
     assert row["mean_shift"] == pytest.approx(event["change"], abs=0.03)
     assert row["psi"] >= row["psi_alert"] and row["ks_p_value"] < row["ks_p_threshold"]
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict]] = []
-
-    def do_POST(self):
-        length = int(self.headers["Content-Length"])
-        _Hook.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def _own_data_dir(settings, tmp_path, *, ledger: bool):
-    """The demo's warehouse in a data dir of the test's own, with an empty alert ledger
-    (nightlies ran here before) or none (the first nightly on this data dir)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copy(settings.warehouse_path, data / settings.warehouse_path.name)
-    if ledger:
-        (data / "alerts").mkdir()
-        (data / "alerts" / "sent.jsonl").write_text("")
-    return replace(settings, data_dir=data)
-
-
-@contextmanager
-def _hooked(settings):
-    """`settings` with a webhook served on localhost for the block (nothing received yet)."""
-    server = HTTPServer(("127.0.0.1", 0), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Hook.received.clear()
-    try:
-        yield replace(settings, alert_webhook_url=f"http://127.0.0.1:{server.server_port}/")
-    finally:
-        server.shutdown()
-
-
-def test_alerts_are_emitted_once_to_file_and_webhook(ninety_days, tmp_path):
-    settings = _own_data_dir(ninety_days[0], tmp_path, ledger=True)
-    with _hooked(settings) as hooked:
-        first, path = emit_new_alerts(hooked)
-        again, no_path = emit_new_alerts(hooked)
-    assert len(first) == _alerts(settings).height > 0
-    assert json.loads(path.read_text())["alerts"] == first
-    assert (again, no_path) == ([], None)
-    assert [len(payload["alerts"]) for payload in _Hook.received] == [len(first)]
-
-
-def test_a_first_nightly_on_an_old_lake_announces_no_past_alert(ninety_days, tmp_path):
-    settings = _own_data_dir(ninety_days[0], tmp_path, ledger=False)
-    with _hooked(settings) as hooked:
-        announced, path = emit_new_alerts(hooked)
-        later = emit_new_alerts(hooked)
-    # the demo's alerts all start by 2026-10-11; its data ends 2026-10-27: all are past
-    every = _alerts(settings)
-    assert every["window_end"].max() <= date(2026, 10, 20) and every.height > 0
-    assert (announced, path, _Hook.received) == ([], None, [])
-    ledger = [json.loads(line) for line in (settings.data_dir / "alerts" / "sent.jsonl").open()]
-    assert ledger == [{"id": a["id"], "file": None, "backlog": True}
-                      for a in alerts_in_warehouse(settings.warehouse_path)]  # fmt: skip
-    assert later == ([], None)  # and later runs do not announce them
-
-
-def _alert(window_end: str) -> dict:
-    return {"id": f"daily/a/quality/{window_end}", "window_end": window_end}
-
-
-def test_a_first_run_announces_only_the_last_days_alerts():
-    alerts = [_alert("2026-10-01"), _alert("2026-10-20"), _alert("2026-10-21"),
-              _alert("2026-10-27")]  # fmt: skip
-    recent, past = split_backlog(alerts, date(2026, 10, 27), days=7)
-    assert [a["window_end"] for a in recent] == ["2026-10-21", "2026-10-27"]
-    assert [a["window_end"] for a in past] == ["2026-10-01", "2026-10-20"]
-    assert split_backlog(alerts, None) == (alerts, [])  # no drift windows: nothing is past

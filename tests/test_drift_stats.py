@@ -6,10 +6,19 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import ks_2samp
 
-from pipelines.drift.stats import cusum_change_point, js_distance, ks, mean_shift, psi
+from pipelines.drift.stats import (
+    cusum_change_point,
+    js_distance,
+    ks,
+    mean_change_point,
+    mean_shift,
+    psi,
+)
 
 
 def test_psi_by_hand():
@@ -70,3 +79,39 @@ def test_cusum_dates_a_step():
     series = np.array([0.8] * 10 + [0.68] * 5)
     assert cusum_change_point(series) == 10
     assert cusum_change_point(np.array([0.8] * 6)) is None
+
+
+def test_least_squares_change_point_is_not_pulled_away_from_the_end():
+    # the day before the change (0.25) is nearer the days before (0.1) than after (0.55):
+    # split at 4: left mean 0.1375, squared error 3 × 0.0375² + 0.1125² = 0.016875, right 0
+    # split at 3: left 0, right {0.25, 0.55} 2 × 0.15² = 0.045; the CUSUM maximum says 3
+    series = np.array([0.1, 0.1, 0.1, 0.25, 0.55])
+    assert (mean_change_point(series), cusum_change_point(series)) == (4, 3)
+    # weights: a heavy 0.25 day (900) and a light 0.55 one (10) move the split to 3:
+    # right mean (225 + 5.5) / 910, error 900 × 0.0033² + 10 × 0.2967² = 0.890; split at 4
+    # leaves the left run (30 + 225) / 1200 = 0.2125: 300 × 0.1125² + 900 × 0.0375² = 5.06
+    assert mean_change_point(series, weights=np.array([100, 100, 100, 900, 10])) == 3
+    assert mean_change_point(np.array([0.8] * 10 + [0.68] * 5)) == 10
+    assert mean_change_point(np.array([0.3] * 6)) is None
+    assert mean_change_point(np.array([0.1, 0.9])) is None
+
+
+def _split_error(series: np.ndarray, weights: np.ndarray, t: int) -> float:
+    """Weighted squared error left by splitting before index t, each run at its own mean."""
+    return sum(
+        float(np.sum(w * (x - np.average(x, weights=w)) ** 2))
+        for x, w in ((series[:t], weights[:t]), (series[t:], weights[t:]))
+    )
+
+
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.integers(1, 500)), min_size=3, max_size=40).filter(
+        lambda days: len({x for x, _ in days}) > 1
+    )
+)
+def test_least_squares_change_point_leaves_the_least_squared_error(days):
+    """Against trying every split."""
+    series, weights = (np.array(column, dtype=float) for column in zip(*days, strict=True))
+    best = min(_split_error(series, weights, t) for t in range(1, len(series)))
+    found = _split_error(series, weights, mean_change_point(series, weights))
+    assert found == pytest.approx(best, rel=1e-9, abs=1e-12)

@@ -46,7 +46,7 @@ def test_backfill_then_nightly(prefect_harness, demo):
             "where agent_name = 'support-triage' and month_start = '2026-10-01'"
         ).fetchone()
     assert (triage["verdict"], triage["why"]) == decided  # as the warehouse decided it
-    assert triage["new drift alerts"] == ""
+    assert triage["new alerts"] == ""
 
 
 def _artifact(key: str):

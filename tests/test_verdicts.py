@@ -108,6 +108,25 @@ def test_governance_gaps_and_slo_misses_move_the_verdict_as_policy_says():
     assert decide([month(), month()], once, POLICY).verdict == "keep"
 
 
+def test_ungated_changes_and_guardrail_breaches_move_the_verdict():
+    ungated = Flags(ungated_changes=("agent_version v4 (from v3, 2026-09-23)",))
+    verdict = decide([month(), month()], ungated, POLICY)
+    assert (verdict.verdict, verdict.decided_by) == ("watch", ("ungated_change",))
+    assert verdict.rule == (
+        "changed without a shipped eval diff: agent_version v4 (from v3, 2026-09-23)"
+    )
+    assert (
+        decide([month(), month()], ungated, replace(POLICY, ungated_changes="ignore")).verdict
+        == "keep"
+    )
+    assert (
+        decide([month(), month()], ungated, replace(POLICY, ungated_changes="retire")).verdict
+        == "retire"
+    )
+    breach = decide([month(), month()], Flags(guardrail_breaches=("hallucination (v2)",)), POLICY)
+    assert (breach.verdict, breach.rule) == ("watch", "guardrail breached: hallucination (v2)")
+
+
 def test_other_watch_findings_are_all_listed():
     flags = Flags(drift_metrics=("intent",), retiring_models=("m (retires 2026-12-01)",))
     busy = month(cost_usd=600.0, priced_share=0.5, is_cost_partial=True)

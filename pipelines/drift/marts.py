@@ -6,6 +6,10 @@ for the categorical mixes the JS distance and chi-square); `numeric.py` turns th
 histograms into each window's PSI, KS and means, and serves the alert evidence; this
 module picks the windows (`windows.py`), adds the p-values, the bootstrap interval and
 change point of alerting rows, and judges each row by config/policy.yaml.
+
+A daily window holds at least min_current_cases cases when max_window_days allow: one
+day for a busy agent, a few days ending on each day for a quiet one, so consecutive daily
+windows may share days. Persistence counts evidence, not windows (see _apply_persistence).
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ import pyarrow as pa
 from scipy.stats import chi2, kstwo
 
 from pipelines.drift import stats
-from pipelines.drift.numeric import DailyHistograms, daily_histograms, numeric_stats
-from pipelines.drift.windows import AgentDay, Window, agent_windows
+from pipelines.drift.numeric import add_numeric_evidence, daily_histograms, numeric_stats
+from pipelines.drift.windows import AgentDay, Window, agent_windows, disjoint_running
 from pipelines.models import SQL_DIR
 from pipelines.policy import DriftPolicy
 from pipelines.schemas import documented_schema
 
 DRIFT_SQL_DIR = SQL_DIR / "drift"
 MARTS = {"daily": "drift_daily", "weekly": "drift_weekly"}
-GRAIN = ("agent_name", "metric", "window_start")  # of each drift mart
+# daily windows of a quiet agent may start on the same day; every window ends on its own
+GRAIN = ("agent_name", "metric", "window_end")  # of each drift mart
 INSUFFICIENT = "insufficient data"
 
 DRIFT_SCHEMA = documented_schema(
@@ -41,6 +46,13 @@ DRIFT_SCHEMA = documented_schema(
     ("metric_kind", pa.string(), "numeric or categorical."),
     ("window_start", pa.date32(), "First day of the current window (UTC)."),
     ("window_end", pa.date32(), "Last day of the current window."),
+    (
+        "window_days",
+        pa.int64(),
+        "Days the current window spans: weekly 7 (fewer for the last, partial week); "
+        "daily, the fewest days ending on window_end that hold min_current_cases cases "
+        "(1 for a busy agent), at most max_window_days (policy.yaml).",
+    ),
     ("reference_start", pa.date32(), "First day of the reference window."),
     ("reference_end", pa.date32(), "Last day of the reference window."),
     (
@@ -63,8 +75,9 @@ DRIFT_SCHEMA = documented_schema(
     (
         "change_point_day",
         pa.date32(),
-        "CUSUM change point of the metric's daily means from "
-        "reference_start to window_end: the first day after the change (alerting numeric rows).",
+        "The first day after the change, from reference_start to window_end (alerting "
+        "rows): numeric, the CUSUM change point of the daily means; categorical, the "
+        "least-squares change point of the moved category's daily share.",
     ),
     ("psi", pa.float64(), "Population stability index, 10 bins at reference deciles."),
     ("psi_warn", pa.float64(), "PSI warning threshold (policy.yaml drift.psi_warn)."),
@@ -81,7 +94,12 @@ DRIFT_SCHEMA = documented_schema(
     ("moved_reference_share", pa.float64(), "Its share in the reference window."),
     ("moved_current_share", pa.float64(), "Its share in the current window."),
     ("crosses_alert", pa.bool_(), "The alert thresholds are crossed in this window."),
-    ("windows_running", pa.int64(), "Windows running (insufficient ones skipped) that cross."),
+    (
+        "windows_running",
+        pa.int64(),
+        "Windows that cross, running (insufficient ones skipped), counting only windows "
+        "that share no day: daily windows of several days overlap.",
+    ),
     (
         "verdict",
         pa.string(),
@@ -108,11 +126,14 @@ def build_marts(con, policy: DriftPolicy) -> dict[str, pa.Table]:
     con.register("drift_windows", _windows_table(windows))
     con.execute(f"create or replace temp table drift_categorical as "
                 f"{_sql('categorical_values')}", {"since": since})  # fmt: skip
-    categorical = con.sql(_sql("categorical_stats")).pl()
-    con.unregister("drift_windows")
-    con.execute("drop table drift_categorical")
-    rows = judge(windows, numeric_stats(histograms, windows), categorical, policy)
-    _add_evidence(histograms, rows)
+    try:
+        categorical = con.sql(_sql("categorical_stats")).pl()
+        rows = judge(windows, numeric_stats(histograms, windows), categorical, policy)
+        add_numeric_evidence(histograms, rows)
+        _date_categorical_changes(con, rows)
+    finally:
+        con.unregister("drift_windows")
+        con.execute("drop table if exists drift_categorical")
     return {
         MARTS[granularity]: pa.Table.from_pylist(
             [r for r in rows if windows[r["window_id"]].granularity == granularity],
@@ -126,7 +147,9 @@ def _windows(configs: pl.DataFrame, policy: DriftPolicy) -> list[Window]:
     last_day = configs["day"].max()
     by_agent: dict[str, list[AgentDay]] = defaultdict(list)
     for row in configs.iter_rows(named=True):
-        by_agent[row["agent_name"]].append(AgentDay(row["day"], row["agent_version"], row["model"]))
+        by_agent[row["agent_name"]].append(
+            AgentDay(row["day"], row["agent_version"], row["model"], row["n_cases"])
+        )
     return [
         window
         for agent, days in by_agent.items()
@@ -158,6 +181,7 @@ def judge(
             "agent_name": window.agent_name,
             "window_start": window.window_start,
             "window_end": window.window_end,
+            "window_days": window.days,
             "reference_start": window.reference_start,
             "reference_end": window.reference_end,
             "reference_kind": window.reference_kind,
@@ -176,7 +200,7 @@ def judge(
             else ("warn" if row["crosses_alert"] or crosses_warn else "ok")
         )
     rows.sort(key=lambda r: (windows[r["window_id"]].granularity, r["agent_name"], r["metric"],
-                             r["window_start"]))  # fmt: skip
+                             r["window_end"]))  # fmt: skip
     _apply_persistence(rows, windows, policy)
     return rows
 
@@ -250,38 +274,62 @@ def _against(value: float, warn: float, alert: float) -> str:
 def _apply_persistence(rows: list[dict], windows: list[Window], policy: DriftPolicy) -> None:
     """An alert needs the alert thresholds crossed in N windows running, or in
     strong_windows_running windows running with p < strong_p_value (windows with too few
-    values are skipped, not counted); `is_new_alert` marks an episode's first."""
+    values are skipped, not counted); `is_new_alert` marks an episode's first.
+
+    Daily windows of several days overlap, and overlapping windows share their evidence:
+    one odd day would cross in every window holding it. So `windows_running` counts the
+    most windows sharing no day among the crossing windows running (for one-day windows,
+    all of them, as before max_window_days). The strong rule counts every window running:
+    a p-value below strong_p_value is its own guard (chance would give one in a million
+    windows, overlapping or not), and it is what lets a quiet agent alert within days."""
     needed = {"daily": policy.daily_windows_running, "weekly": policy.weekly_windows_running}
-    series = None
-    running = strong = 0
-    alerting = False
+    for series in _series(rows, windows):
+        granularity = windows[series[0]["window_id"]].granularity
+        judged = [row for row in series if row["crosses_alert"] is not None]
+        disjoint = iter(disjoint_running([windows[row["window_id"]] for row in judged],
+                                         [row["crosses_alert"] for row in judged]))  # fmt: skip
+        running = strong = 0
+        alerting = False
+        for row in series:
+            row["windows_running"] = running
+            row["is_new_alert"] = False
+            if row["crosses_alert"] is None:
+                continue
+            running = row["windows_running"] = next(disjoint)
+            strong = strong + 1 if row["crosses_alert"] and _is_strong(row, policy) else 0
+            row["reason"] += _persistence_reason(
+                running, strong, needed[granularity], granularity, row, policy
+            )
+            if running >= needed[granularity] or strong >= policy.strong_windows_running:
+                row["verdict"] = "alert"
+                row["is_new_alert"] = not alerting
+            alerting = row["verdict"] == "alert"
+
+
+def _series(rows: list[dict], windows: list[Window]) -> list[list[dict]]:
+    """`rows` (sorted) cut into runs of one granularity, agent and metric."""
+    series: dict[tuple, list[dict]] = {}
     for row in rows:
-        granularity = windows[row["window_id"]].granularity
-        key = (granularity, row["agent_name"], row["metric"])
-        if key != series:
-            series, running, strong, alerting = key, 0, 0, False
-        row["windows_running"] = running
-        row["is_new_alert"] = False
-        if row["crosses_alert"] is None:
-            continue
-        running = running + 1 if row["crosses_alert"] else 0
-        strong = strong + 1 if row["crosses_alert"] and _is_strong(row, policy) else 0
-        row["windows_running"] = running
-        if running >= needed[granularity]:
-            row["reason"] += f"; alert thresholds crossed {running} window(s) running"
-        elif strong >= policy.strong_windows_running:
-            row["reason"] += (
-                f"; alert thresholds crossed {strong} window(s) running with p < "
-                f"{policy.strong_p_value:g}"
-            )
-        elif row["crosses_alert"]:
-            row["reason"] += (
-                f"; alert thresholds crossed {running} of {needed[granularity]} window(s) needed"
-            )
-        if running >= needed[granularity] or strong >= policy.strong_windows_running:
-            row["verdict"] = "alert"
-            row["is_new_alert"] = not alerting
-        alerting = row["verdict"] == "alert"
+        key = (windows[row["window_id"]].granularity, row["agent_name"], row["metric"])
+        series.setdefault(key, []).append(row)
+    return list(series.values())
+
+
+def _persistence_reason(
+    running: int, strong: int, needed: int, granularity: str, row: dict, policy: DriftPolicy
+) -> str:
+    # daily windows of several days overlap: say that the count is of windows sharing no day
+    disjoint = " sharing no day" if row["window_days"] > 1 and granularity == "daily" else ""
+    if running >= needed:
+        return f"; alert thresholds crossed {running} window(s){disjoint} running"
+    if strong >= policy.strong_windows_running:
+        return (
+            f"; alert thresholds crossed {strong} window(s) running with p < "
+            f"{policy.strong_p_value:g}"
+        )
+    if row["crosses_alert"]:
+        return f"; alert thresholds crossed {running} of {needed} window(s){disjoint} needed"
+    return ""
 
 
 def _is_strong(row: dict, policy: DriftPolicy) -> bool:
@@ -289,20 +337,30 @@ def _is_strong(row: dict, policy: DriftPolicy) -> bool:
     return p is not None and p < policy.strong_p_value
 
 
-def _add_evidence(histograms: dict[tuple[str, str], DailyHistograms], rows: list[dict]) -> None:
-    """The CUSUM change point of every alerting numeric row, and the bootstrap interval
-    of the mean shift of each alert's first window: the evidence an analyst reads (a
-    bootstrap costs ~0.1 s, so not for every row)."""
-    for row in rows:
-        if row["metric_kind"] != "numeric" or row["verdict"] != "alert":
-            continue
-        daily = histograms[(row["agent_name"], row["metric"])]
-        if row["is_new_alert"]:
-            cur = daily.counts(row["window_start"], row["window_end"])
-            ref = daily.counts(row["reference_start"], row["reference_end"])
-            shift = stats.mean_shift_counts(daily.values[ref > 0], ref[ref > 0],
-                                            daily.values[cur > 0], cur[cur > 0])  # fmt: skip
-            row["mean_shift_low"], row["mean_shift_high"] = shift.low, shift.high
-        days, means = daily.daily_means(row["reference_start"], row["window_end"])
-        point = stats.cusum_change_point(means)
-        row["change_point_day"] = None if point is None else days[point]
+def _date_categorical_changes(con, rows: list[dict]) -> None:
+    """The change point of every alerting categorical row: where the daily share of its
+    moved category changed, from reference_start to window_end (`drift_categorical` holds
+    the daily counts). The CUSUM maximum is pulled toward the middle when the change sits
+    in a window's last days; stats.mean_change_point is not."""
+    alerting = [r for r in rows if r["metric_kind"] == "categorical" and r["verdict"] == "alert"]
+    if not alerting:
+        return
+    changes = pa.table(
+        {
+            "change_id": list(range(len(alerting))),
+            "agent_name": [r["agent_name"] for r in alerting],
+            "metric": [r["metric"] for r in alerting],
+            "category": [r["moved_category"] for r in alerting],
+            "reference_start": [r["reference_start"] for r in alerting],
+            "window_end": [r["window_end"] for r in alerting],
+        }
+    )
+    con.register("drift_changes", changes)
+    try:
+        daily = con.sql(_sql("categorical_shares")).pl()
+    finally:
+        con.unregister("drift_changes")
+    for (change_id,), shares in daily.partition_by("change_id", as_dict=True).items():
+        n = shares["n"].to_numpy()
+        point = stats.mean_change_point(shares["n_moved"].to_numpy() / n, weights=n)
+        alerting[change_id]["change_point_day"] = None if point is None else shares["day"][point]

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from pipelines.db import connect
-from pipelines.evals import diff
+from pipelines.evals import diff, ledger
 from pipelines.evals.diff import DiffError
 from pipelines.policy import eval_diff_policy
 from pipelines.report.figures import LAYOUT
@@ -99,6 +99,7 @@ def run_diff(
     name = safe_name(f"{agent}--{baseline}--vs--{candidate}")
     json_path, html_path = out / f"{name}.json", out / f"{name}.html"
     write_whole(json_path, json.dumps(result, indent=2, default=str))
+    ledger.record(settings.data_dir, name, result)
     chart = chart_html(_differences_figure(pairs.paired), "chart-diff")
     page = environment().get_template("diff.html.j2")
     html = page.render(r=result, chart=chart, plotly_src=ensure_plotly(out))
@@ -117,6 +118,7 @@ def _describe(rows: pl.DataFrame) -> dict:
         "prompt_versions": values("prompt_version"),
         "datasets": values("dataset"),
         "cost_sources": values("cost_source"),
+        "evaluated_until": rows["evaluated_at"].max(),
     }
 
 

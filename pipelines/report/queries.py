@@ -123,6 +123,49 @@ def drift_details(con, month: str) -> pl.DataFrame:
     return con.sql(DRIFT_AGENT_SQL, params=_params(month)).pl()
 
 
+CHANGES_SQL = """
+select * from change_events where first_day >= $month_start and first_day < $month_end
+order by is_gated, first_day, agent_name, dimension
+"""
+
+
+def changes(con, month: str) -> pl.DataFrame:
+    """Versions, models and variants that reached production in the month (change_events):
+    the ungated first."""
+    return con.sql(CHANGES_SQL, params=_params(month)).pl()
+
+
+GUARDRAIL_SQL = """
+select *, count(*) over (partition by agent_name, agent_version, evaluator) as n_breach_days
+from evaluator_daily
+where is_breach and day >= $month_start and day < $month_end
+qualify row_number() over (partition by agent_name, agent_version, evaluator order by day) = 1
+order by agent_name, evaluator, agent_version
+"""
+
+
+def guardrail_breaches(con, month: str) -> pl.DataFrame:
+    """Per agent, version and evaluator: its first breaching day of the month
+    (evaluator_daily) and how many days of the month breached."""
+    return con.sql(GUARDRAIL_SQL, params=_params(month)).pl()
+
+
+BURN_AND_BUDGET_SQL = """
+select 'SLO burn' as kind, agent_name, slo as subject, day, reason
+from slo_burn_daily where is_new_alert and day >= $month_start and day < $month_end
+union all
+select 'budget forecast', agent_name, 'monthly budget', day, reason
+from budget_forecast_daily where is_new_alert and day >= $month_start and day < $month_end
+order by day, agent_name, kind, subject
+"""
+
+
+def burn_and_budget_alerts(con, month: str) -> pl.DataFrame:
+    """The month's SLO burn-rate alerts (slo_burn_daily) and budget forecast alerts
+    (budget_forecast_daily), each episode's first day."""
+    return con.sql(BURN_AND_BUDGET_SQL, params=_params(month)).pl()
+
+
 MODELS_SQL = """
 select agent_name, provider, model, min(day) as first_day, max(day) as last_day,
     sum(n_llm_calls) as n_llm_calls, sum(cost_usd) as cost_usd,

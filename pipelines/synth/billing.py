@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime, timedelta
+from calendar import monthrange
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 from genai_prices import Usage, calc_price
 
 from pipelines.db import connect
@@ -112,6 +114,121 @@ def usd_per_token(provider: str, model: str, day: str, token_type: str) -> Decim
         genai_request_timestamp=at,
     )
     return price.total_price / 1000
+
+
+def agent_daily_costs(
+    sim: Simulation, calendar: Calendar, n_agents: int, only_agent: int | None = None
+) -> np.ndarray:
+    """(agents × days) list-price cost of the traced LLM calls, by the day their case
+    started: what agent_daily.cost_usd (and so the budget forecast) will compute.
+    `only_agent`: price that agent's calls only (the other rows stay 0)."""
+    cases, calls = sim.cases, sim.calls
+    if only_agent is not None:
+        mine = cases["agent_idx"].to_numpy() == only_agent
+        calls = calls.filter(mine[calls["case_no"].to_numpy()])
+    case_no = calls["case_no"].to_numpy()  # case_no is the row number of sim.cases
+    day = cases["day_idx"].to_numpy()[case_no]
+    agent = cases["agent_idx"].to_numpy()[case_no]
+    route = np.char.add(
+        np.char.add(calls["provider"].to_numpy().astype(str), "|"),
+        calls["response_model"].to_numpy().astype(str),
+    )
+    routes, route_no = np.unique(route, return_inverse=True)
+    prices = np.array(  # routes × days × token types: one look-up per model and day
+        [
+            [
+                [
+                    float(usd_per_token(*r.split("|"), calendar.day(d).isoformat(), t))
+                    for t in TOKEN_TYPES
+                ]
+                for d in range(calendar.days)
+            ]
+            for r in routes
+        ]
+    ).reshape(len(routes), calendar.days, len(TOKEN_TYPES))
+    cache_read = calls["cache_read_tokens"].to_numpy()
+    cache_write = calls["cache_write_tokens"].to_numpy()
+    tokens = {
+        "input": calls["input_tokens"].to_numpy() - cache_read - cache_write,
+        "output": calls["output_tokens"].to_numpy(),
+        "cache_read": cache_read,
+        "cache_write": cache_write,
+    }
+    unit = prices[route_no, day]
+    cost = sum(tokens[t] * unit[:, i] for i, t in enumerate(TOKEN_TYPES))
+    flat = np.bincount(agent * calendar.days + day, cost, minlength=n_agents * calendar.days)
+    return flat.reshape(n_agents, calendar.days)
+
+
+def projected_months(
+    daily_cost: np.ndarray, calendar: Calendar, first_day: np.ndarray | int = 0
+) -> np.ndarray:
+    """The budget forecast of each day, as budget_forecast_daily computes it: month-to-date
+    cost × (weekdays + w × weekend days of the month) ÷ (the same over the days elapsed),
+    where w, a weekend day's spend as a share of a weekday's, is the mean weekend-day cost
+    ÷ the mean weekday cost over the 28 days ending on the day (1 under 7 days of history).
+    `daily_cost`: (agents × days); `first_day`: each agent's first day with a case (days
+    before it are no days of the agent's, as agent_daily has no row for them)."""
+    cost = np.atleast_2d(daily_cost).astype(float)
+    days = [calendar.day(d) for d in range(calendar.days)]
+    index = np.arange(calendar.days)
+    first = np.broadcast_to(np.asarray(first_day), (cost.shape[0],))[:, None]
+    live = index[None, :] >= first  # (agents × days)
+    weekend = np.array([d.weekday() >= 5 for d in days])
+
+    def trailing(values: np.ndarray) -> np.ndarray:  # Σ over the 28 days ending on each day
+        total = np.cumsum(values, axis=1)
+        earlier = np.concatenate([np.zeros((values.shape[0], 28)), total[:, :-28]], axis=1)
+        return total - earlier[:, : values.shape[1]]
+
+    n_rows = trailing(live.astype(float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weekend_mean = trailing(cost * live * weekend) / trailing(live * weekend)
+        weekday_mean = trailing(cost * live * ~weekend) / trailing(live * ~weekend)
+        ratio = weekend_mean / np.where(weekday_mean == 0, np.nan, weekday_mean)
+    weight = np.where((n_rows >= 7) & np.isfinite(ratio), ratio, 1.0)
+
+    month = np.array([d.year * 12 + d.month for d in days])
+    month_first = np.searchsorted(month, month)  # the month's first day in the calendar
+    total = np.cumsum(cost * live, axis=1)
+    before = np.where(month_first > 0, total[:, np.maximum(month_first - 1, 0)], 0.0)
+    mtd = total - before
+    elapsed = np.array([d.day for d in days])
+    weekend_elapsed = np.array([_weekend_days(d.replace(day=1), d) for d in days])
+    in_month = np.array([monthrange(d.year, d.month)[1] for d in days])
+    weekend_in_month = np.array(
+        [
+            _weekend_days(d.replace(day=1), d.replace(day=monthrange(d.year, d.month)[1]))
+            for d in days
+        ]
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        projected = (
+            mtd
+            * (in_month - weekend_in_month + weight * weekend_in_month)
+            / (elapsed - weekend_elapsed + weight * weekend_elapsed)
+        )
+    projected = np.where(mtd == 0, 0.0, projected)
+    return projected.reshape(np.shape(daily_cost))
+
+
+def _weekend_days(first: date, last: date) -> int:
+    """Saturdays and Sundays from first to last, both included."""
+    return sum((first + timedelta(days=i)).weekday() >= 5 for i in range((last - first).days + 1))
+
+
+def first_budget_alerts(
+    projected: np.ndarray, budget: float, calendar: Calendar, alert_at: float, min_days: int
+) -> list[int]:
+    """Days (indices) the forecast alerts: the first day of each month its projection
+    exceeds alert_at × budget, from min_days days into the month."""
+    alerts, alerted = [], set()
+    for index in np.flatnonzero(projected > alert_at * budget):
+        day = calendar.day(int(index))
+        if day.day >= min_days and (day.year, day.month) not in alerted:
+            alerted.add((day.year, day.month))
+            alerts.append(int(index))
+    return alerts
 
 
 def daily_usage(sim: Simulation, agents_table, calendar: Calendar) -> list[dict]:

@@ -1,8 +1,10 @@
 """The demo fleet: 20 registered agents in 5 teams (plus one nobody registered).
 
-Each agent's behaviour (volume, tokens, quality, outcomes) is declared here as data;
-`traces.py` turns it into spans and `billing.py` into bills. The injected events that
-a demanding reviewer should find are declared in `EVENTS`, relative to the first day.
+Each agent's behaviour (volume, tokens, quality, outcomes, budget) is declared here as
+data; `simulate.py` draws cases and calls from it, `otlp_writer.py` turns them into spans,
+`billing.py` into bills and `evals.py` into offline eval runs. The injected events that a
+demanding reviewer should find are declared below the agents (MIGRATION, QUALITY_DRIFT, …),
+in days from the first day.
 """
 
 from __future__ import annotations
@@ -36,9 +38,14 @@ class AgentSpec:
     resolve_rate: float
     human_baseline_usd_per_case: float
     quality_target: float = 0.80
+    # ≈ 1.5 × the agent's mean monthly computed cost in the 90-day demo at 6,000 fleet calls
+    # a day (seed 7; kb-answerer before its migration, proposal-drafter before its overrun),
+    # rounded up to two significant figures: no month-to-date projection reaches it by chance
     monthly_budget_usd: float = 500.0
     weekend_factor: float = 0.35
     intents: tuple[str, ...] = ("question", "request", "complaint")
+    intent_shares: tuple[float, ...] | None = None  # None: every intent equally likely
+    growth: float = 0.002  # daily volume growth (linear, from day 0)
     reasoning_share: float = 0.0  # share of output tokens spent reasoning
     registered: bool = True
     extra: dict = field(default_factory=dict)
@@ -80,6 +87,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.86,
         0.88,
         1.20,
+        monthly_budget_usd=14.0,
         intents=("billing", "shipping", "returns", "account"),
     ),
     AgentSpec(
@@ -96,6 +104,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.84,
         0.80,
         4.50,
+        monthly_budget_usd=200.0,
         intents=("refund", "exchange", "complaint"),
     ),
     AgentSpec(
@@ -112,6 +121,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.85,
         0.78,
         6.00,
+        monthly_budget_usd=170.0,
         intents=("duplicate_charge", "wrong_amount", "cancellation", "chargeback"),
     ),
     AgentSpec(
@@ -128,6 +138,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.87,
         0.90,
         0.90,
+        monthly_budget_usd=380.0,
         intents=("how_to", "pricing", "integration"),
     ),
     # finance-ops
@@ -145,6 +156,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.91,
         0.95,
         0.80,
+        monthly_budget_usd=79.0,
         intents=("invoice", "credit_note", "receipt"),
     ),
     AgentSpec(
@@ -161,6 +173,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.83,
         0.90,
         2.50,
+        monthly_budget_usd=52.0,
         intents=("travel", "meals", "software"),
     ),
     AgentSpec(
@@ -177,6 +190,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.82,
         0.45,
         0.70,
+        monthly_budget_usd=770.0,
         weekend_factor=0.1,
         intents=("msa", "nda", "dpa"),
     ),
@@ -194,6 +208,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.85,
         0.92,
         12.0,
+        monthly_budget_usd=26.0,
         reasoning_share=0.55,
         intents=("weekly", "monthly"),
     ),
@@ -212,6 +227,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.84,
         0.82,
         8.00,
+        monthly_budget_usd=730.0,
         weekend_factor=0.15,
         intents=("backend", "frontend", "infra"),
     ),
@@ -229,6 +245,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.86,
         0.90,
         15.0,
+        monthly_budget_usd=130.0,
         weekend_factor=0.8,
         intents=("outage", "degradation", "security"),
     ),
@@ -246,6 +263,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.80,
         0.75,
         6.00,
+        monthly_budget_usd=32.0,
         weekend_factor=0.2,
         reasoning_share=0.4,
         intents=("python", "typescript", "go"),
@@ -264,6 +282,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.85,
         0.85,
         5.00,
+        monthly_budget_usd=5.2,
         weekend_factor=0.9,
         intents=("runbook", "dashboards", "escalation"),
     ),
@@ -282,6 +301,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.68,
         0.85,
         0.60,
+        monthly_budget_usd=8.2,
         intents=("enterprise", "smb", "partner"),
     ),
     AgentSpec(
@@ -293,11 +313,12 @@ AGENTS: tuple[AgentSpec, ...] = (
         1,
         3.5,
         1.0,
-        8000,
+        2000,  # short call notes in, long drafts out: output tokens are most of its cost
         2200,
         0.83,
         0.80,
         25.0,
+        monthly_budget_usd=125.0,  # tight: 1.45 ×, so its overrun alerts within days
         weekend_factor=0.1,
         intents=("new_business", "renewal", "expansion"),
     ),
@@ -315,6 +336,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.84,
         0.90,
         3.00,
+        monthly_budget_usd=13.0,
         intents=("usage_drop", "support_spike", "billing_issue"),
     ),
     AgentSpec(
@@ -331,6 +353,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.90,
         0.96,
         0.25,
+        monthly_budget_usd=3.1,
         intents=("duplicate", "enrichment"),
     ),
     # people-ops
@@ -348,6 +371,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.86,
         0.88,
         2.00,
+        monthly_budget_usd=42.0,
         intents=("leave", "benefits", "payroll"),
     ),
     AgentSpec(
@@ -364,6 +388,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.88,
         0.90,
         3.50,
+        monthly_budget_usd=2.8,
         weekend_factor=0.1,
         intents=("equipment", "accounts", "training"),
     ),
@@ -381,6 +406,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.83,
         0.85,
         3.00,
+        monthly_budget_usd=160.0,
         intents=("engineering", "sales", "operations"),
     ),
     AgentSpec(
@@ -389,7 +415,7 @@ AGENTS: tuple[AgentSpec, ...] = (
         "Checks job ads against hiring policy.",
         "low",
         _openai("gpt-4.1-mini", "proj_people", "key_ppl_04"),
-        0.8,
+        0.54,  # a low-volume agent: about 40 cases a day at 6,000 fleet calls, every day
         1.1,
         0.2,
         1800,
@@ -397,8 +423,11 @@ AGENTS: tuple[AgentSpec, ...] = (
         0.89,
         0.95,
         1.50,
-        weekend_factor=0.1,
-        intents=("job_ad", "internal_post"),
+        monthly_budget_usd=2.3,
+        weekend_factor=1.0,
+        growth=0.0,
+        intents=("job_ad", "internal_post", "agency_brief", "pay_range"),
+        intent_shares=(0.60, 0.10, 0.20, 0.10),
     ),
     # in traces, never registered
     AgentSpec(
@@ -429,6 +458,64 @@ QUALITY_DRIFT = {
     "to_version": "v4",
 }
 INTENT_SHIFT = {"agent": "billing-disputes", "day": 60, "intent": "chargeback", "share": 0.55}
+# Regression discipline. A gate is an offline eval run pair (evals.py) evaluated
+# `eval_days_before` the change's first production day; `true_difference` is the quality
+# the offline eval sees (candidate − baseline), `expected` what its diff decides.
+CANARY = {  # refund-assistant v2: a 5 % canary, then all traffic; worse than v1 in production
+    "agent": "refund-assistant",
+    "day": 62,
+    "full_day": 72,
+    "share": 0.05,
+    "from_version": "v1",
+    "to_version": "v2",
+    "quality_drop": 0.08,
+    "gate": {
+        "eval_days_before": 4,
+        "baseline": "refund-baseline-v1",
+        "candidate": "refund-candidate-v2",
+        "true_difference": -0.004,  # the offline eval misses the regression
+        "expected": "ship",
+    },
+}
+UNGATED_CHANGE = {  # support-triage's v3 → v4 (QUALITY_DRIFT) shipped without an eval run
+    "agent": QUALITY_DRIFT["agent"],
+    "day": QUALITY_DRIFT["day"],
+    "from_version": QUALITY_DRIFT["from_version"],
+    "to_version": QUALITY_DRIFT["to_version"],
+}
+GUARDRAIL_REGRESSION = {  # code-reviewer v2: same quality, 10× the hallucinations
+    "agent": "code-reviewer",
+    "day": 50,
+    "from_version": "v1",
+    "to_version": "v2",
+    "evaluator": "hallucination",
+    "rate_after": 0.10,
+    "gate": {
+        "eval_days_before": 4,
+        "baseline": "code-review-baseline-v1",
+        "candidate": "code-review-candidate-v2",
+        "true_difference": 0.0,
+        "expected": "ship",
+    },
+}
+# Guardrail evaluators scored on the root span of every scored case (0/1 scores): agent →
+# (evaluator, share of 1s, source). Fleet thresholds (policy.yaml `guardrails:`): pii_leak
+# ≤ 0.5 %, hallucination ≤ 3 %, policy_violation ≤ 1 %, tool_call_correct ≥ 90 %,
+# intent_correct ≥ 85 %; only code-reviewer v2's hallucination rate is beyond one.
+GUARDRAILS = {
+    "code-reviewer": ("hallucination", 0.01, "llm_judge"),
+    "refund-assistant": ("policy_violation", 0.0005, "llm_judge"),
+    "kb-answerer": ("pii_leak", 0.0005, "heuristic"),
+    "support-triage": ("intent_correct", 0.95, "llm_judge"),
+    "invoice-extractor": ("tool_call_correct", 0.97, "heuristic"),
+}
+LOW_VOLUME_INTENT_SHIFT = {  # policy-checker (~40 cases a day): its intent mix moves
+    "agent": "policy-checker",
+    "day": 70,
+    "shares_after": (0.15, 0.55, 0.20, 0.10),
+}
+BUDGET_OVERRUN = {"agent": "proposal-drafter", "day": 75, "output_tokens_factor": 3}
+BUDGET_ALERT = {"alert_at": 1.0, "min_days_elapsed": 3}  # policy.yaml `budget:` defaults
 UNTRACED = {"agent": "invoice-extractor", "share_untraced": 0.30}
 LATE = {"share_of_cases": 0.03, "delay_days": 2, "every_n_days": 7}
 MALFORMED = {"every_n_days": 10}

@@ -1,6 +1,7 @@
 """Write simulated cases as OTLP/JSON Lines, the way a collector's file exporter does:
 one ExportTraceServiceRequest per line, resource → scope → spans, ints as strings,
-nanosecond timestamps, `gen_ai.*` attributes, evaluation results as span events.
+nanosecond timestamps, `gen_ai.*` attributes, evaluation results (the quality judge's score
+and, for some agents, a 0/1 guardrail evaluator's) as span events on the root span.
 LLM and tool spans carry no agent name: like real instrumentations, only the root
 `invoke_agent` span does. One file per arrival day (late spans arrive days later)."""
 
@@ -50,6 +51,23 @@ ATTRIBUTES = ", ".join(
         _kv("gen_ai.tool.call.id", "stringValue", "tool_call_id"),
     ]
 )
+
+
+def _evaluation_event(name: str, value: str, source: str) -> str:
+    """A `gen_ai.evaluation.result` span event (SQL struct) from three SQL expressions."""
+    return f"""{{
+                timeUnixNano: cast(s.end_ns as varchar), name: 'gen_ai.evaluation.result',
+                attributes: [
+                    {{key: 'gen_ai.evaluation.name', value: json_object('stringValue', {name})}},
+                    {{key: 'gen_ai.evaluation.score.value',
+                      value: json_object('doubleValue', cast({value} as double))}},
+                    {{key: 'fleet.evaluation.source',
+                      value: json_object('stringValue', {source})}}
+                ]}}"""
+
+
+QUALITY_EVENT = _evaluation_event("'quality'", "s.quality", "'llm_judge'")
+GUARDRAIL_EVENT = _evaluation_event("s.guardrail", "s.guardrail_value", "agents.guardrail_source")
 
 # when each call and tool span starts: one after the other within its case (the billing
 # writer bills each call on the day it starts, as providers do)
@@ -102,7 +120,7 @@ select case_no, printf('%016x', root_span_id) as span_id, '' as parent_span_id,
     'invoke_agent' as operation, agent_name, agent_version,
     'conv-' || printf('%016x', trace_lo) as conversation_id, intent, outcome,
     outcome = 'fallback' as is_fallback,
-    case when is_scored then quality end as quality
+    case when is_scored then quality end as quality, guardrail, guardrail_value
 from roots
 union all by name
 select timed.case_no, printf('%016x', timed.span_id) as span_id,
@@ -129,15 +147,9 @@ with spans as (
             status: case when s.error_type is not null
                 then json_object('code', 2, 'message', 'Error code: 429 - rate limited')
                 else '{{}}'::json end,
-            events: case when s.quality is not null then [{{
-                timeUnixNano: cast(s.end_ns as varchar), name: 'gen_ai.evaluation.result',
-                attributes: [
-                    {{key: 'gen_ai.evaluation.name', value: json_object('stringValue', 'quality')}},
-                    {{key: 'gen_ai.evaluation.score.value',
-                      value: json_object('doubleValue', s.quality)}},
-                    {{key: 'fleet.evaluation.source',
-                      value: json_object('stringValue', 'llm_judge')}}
-                ]}}] else [] end
+            events: list_concat(
+                case when s.quality is not null then [{QUALITY_EVENT}] else [] end,
+                case when s.guardrail is not null then [{GUARDRAIL_EVENT}] else [] end)
         }} as span
     from demo_spans as s
     join sim_cases as cases using (case_no)

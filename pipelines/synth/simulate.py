@@ -54,7 +54,7 @@ def expected_cases(agents: tuple[AgentSpec, ...], calendar: Calendar, calls_per_
     weekday = np.array([calendar.day(d).weekday() for d in range(calendar.days)])
     weekend = np.array([a.weekend_factor for a in agents])[:, None]
     factor = np.where(weekday[None, :] >= 5, weekend, 1.0)
-    growth = 1 + 0.002 * np.arange(calendar.days)[None, :]
+    growth = 1 + np.array([a.growth for a in agents])[:, None] * np.arange(calendar.days)[None, :]
     return base[:, None] * factor * growth
 
 
@@ -82,13 +82,10 @@ def _cases(agents, calendar, agent_idx, day_idx, rng) -> pa.Table:
     start_ns = calendar.epoch_ns() + day_idx * DAY_NS + seconds * 10**9 + rng.integers(0, 10**9, n)
     quality = rng.normal(_spec_array(agents, agent_idx, "quality_mean"), 0.07)
     drift = (names == fleet.QUALITY_DRIFT["agent"]) & (day_idx >= fleet.QUALITY_DRIFT["day"])
-    quality = np.round(np.clip(quality - drift * fleet.QUALITY_DRIFT["quality_drop"], 0, 1), 3)
-    version = np.where(drift, fleet.QUALITY_DRIFT["to_version"], "v1")
-    version = np.where(
-        (names == fleet.QUALITY_DRIFT["agent"]) & ~drift,
-        fleet.QUALITY_DRIFT["from_version"],
-        version,
-    )
+    canary = _on_canary(names, day_idx, rng)
+    quality = quality - drift * fleet.QUALITY_DRIFT["quality_drop"]
+    quality = np.round(np.clip(quality - canary * fleet.CANARY["quality_drop"], 0, 1), 3)
+    version = _versions(names, day_idx, drift, canary)
     resolved = rng.random(n) < _spec_array(agents, agent_idx, "resolve_rate") - drift * 0.06
     # 2 % of unresolved cases fall back: fleet fallback rates sit well under the 0.8 % SLO
     outcome = np.where(resolved, "resolved", OUTCOMES[rng.choice(3, n, p=[0.62, 0.36, 0.02])])
@@ -102,6 +99,8 @@ def _cases(agents, calendar, agent_idx, day_idx, rng) -> pa.Table:
     model = np.where(migrated, fleet.MIGRATION["to_model"], model)
     n_llm = 1 + rng.poisson(_spec_array(agents, agent_idx, "calls_per_case") - 1)
     n_tool = np.minimum(rng.poisson(_spec_array(agents, agent_idx, "tools_per_case")), n_llm)
+    is_scored = rng.random(n) < 0.7
+    guardrail, guardrail_value = _guardrails(agents, agent_idx, names, version, is_scored, rng)
     return pa.table(
         {
             "case_no": np.arange(n, dtype=np.int64),
@@ -116,8 +115,10 @@ def _cases(agents, calendar, agent_idx, day_idx, rng) -> pa.Table:
             "agent_version": version,
             "intent": intent,
             "outcome": outcome,
-            "is_scored": rng.random(n) < 0.7,
+            "is_scored": is_scored,
             "quality": quality,
+            "guardrail": guardrail,
+            "guardrail_value": guardrail_value,
             "provider": np.array([a.route.provider for a in agents])[agent_idx],
             "model": model,
             "n_llm": n_llm.astype(np.int32),
@@ -126,11 +127,61 @@ def _cases(agents, calendar, agent_idx, day_idx, rng) -> pa.Table:
     )
 
 
+def _on_canary(names, day_idx, rng):
+    """refund-assistant cases that run the canary version: a share from its first day,
+    every case from its full-traffic day."""
+    canary = fleet.CANARY
+    draw = rng.random(len(names)) < canary["share"]
+    return (
+        (names == canary["agent"])
+        & (day_idx >= canary["day"])
+        & ((day_idx >= canary["full_day"]) | draw)
+    )
+
+
+def _versions(names, day_idx, drift, canary):
+    """gen_ai.agent.version of each case: v1, but for the agents whose version changes."""
+    triage = fleet.QUALITY_DRIFT
+    version = np.where(drift, triage["to_version"], "v1")
+    version = np.where((names == triage["agent"]) & ~drift, triage["from_version"], version)
+    version = np.where(canary, fleet.CANARY["to_version"], version)
+    switch = fleet.GUARDRAIL_REGRESSION
+    switched = (names == switch["agent"]) & (day_idx >= switch["day"])
+    return np.where(switched, switch["to_version"], version)
+
+
+def _guardrails(agents, agent_idx, names, version, is_scored, rng):
+    """(evaluator name, 0/1 score) of each case: NULL unless the case is scored and its
+    agent has a guardrail evaluator (fleet.GUARDRAILS)."""
+    specs = [fleet.GUARDRAILS.get(a.name, (None, 0.0, None)) for a in agents]
+    evaluator = np.array([spec[0] for spec in specs], dtype=object)[agent_idx]
+    has_evaluator = np.array([spec[0] is not None for spec in specs])[agent_idx]
+    rate = np.array([spec[1] for spec in specs])[agent_idx]
+    switch = fleet.GUARDRAIL_REGRESSION
+    regressed = (names == switch["agent"]) & (version == switch["to_version"])
+    rate = np.where(regressed, switch["rate_after"], rate)
+    value = (rng.random(len(names)) < rate).astype(np.int8)
+    scored = is_scored & has_evaluator
+    return (
+        pa.array(np.where(scored, evaluator, None), pa.string()),
+        pa.array(value, pa.int8(), mask=~scored),
+    )
+
+
 def _intents(agents, agent_idx, day_idx, names, rng):
     intent = np.empty(len(agent_idx), dtype=object)
+    low = fleet.LOW_VOLUME_INTENT_SHIFT
     for i, agent in enumerate(agents):
         mask = agent_idx == i
-        intent[mask] = rng.choice(np.array(agent.intents), mask.sum())
+        if agent.intent_shares is None:
+            intent[mask] = rng.choice(np.array(agent.intents), mask.sum())
+            continue
+        after = low["shares_after"] if agent.name == low["agent"] else agent.intent_shares
+        shares = np.where(
+            (day_idx[mask] >= low["day"])[:, None], np.array(after), np.array(agent.intent_shares)
+        )
+        picked = (rng.random(mask.sum())[:, None] >= np.cumsum(shares, axis=1)).sum(axis=1)
+        intent[mask] = np.array(agent.intents)[np.minimum(picked, len(agent.intents) - 1)]
     shift = fleet.INTENT_SHIFT
     shifted = (names == shift["agent"]) & (day_idx >= shift["day"])
     intent[shifted & (rng.random(len(agent_idx)) < shift["share"])] = shift["intent"]
@@ -154,7 +205,14 @@ def _calls(agents, cases: pa.Table, rng) -> pa.Table:
     ).astype(np.int64)
     output_tokens = np.maximum(
         1, rng.lognormal(np.log(_spec_array(agents, agent_idx, "output_tokens")), 0.5)
-    ).astype(np.int64)
+    )
+    overrun = fleet.BUDGET_OVERRUN
+    longer = (np.repeat(cases["agent_name"].to_numpy(), per_case) == overrun["agent"]) & (
+        np.repeat(cases["day_idx"].to_numpy(), per_case) >= overrun["day"]
+    )
+    output_tokens = (output_tokens * np.where(longer, overrun["output_tokens_factor"], 1)).astype(
+        np.int64
+    )
     cache_read = np.where(
         position > 0, (input_tokens * rng.uniform(0.3, 0.7, n)).astype(np.int64), 0
     )

@@ -1,7 +1,12 @@
--- Each agent's configuration per day: its most common version and model. A day whose
--- configuration differs from the agent's previous day with data starts a new one.
+-- Each agent's configuration per day: its most common version and model, and its number
+-- of cases (what sizes the daily windows). A day whose configuration differs from the
+-- agent's previous day with data starts a new one.
 with versions as (
-    select agent_name, day, first(agent_version order by n desc, agent_version) as agent_version
+    select
+        agent_name,
+        day,
+        first(agent_version order by n desc, agent_version) as agent_version,
+        sum(n)::bigint as n_cases
     from (
         select agent_name, day, agent_version, count(*) as n
         from fct_cases where agent_name is not null group by all
@@ -18,7 +23,7 @@ models as (
     group by all
 )
 
-select agent_name, day, versions.agent_version, models.model
+select agent_name, day, versions.agent_version, models.model, versions.n_cases
 from versions
 left join models using (agent_name, day)
 order by agent_name, day

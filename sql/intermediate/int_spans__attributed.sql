@@ -31,7 +31,9 @@ with recursive spans as not materialized (
         attributes['fleet.eval.run_id'] as eval_run_id,
         attributes['fleet.eval.item_id'] as eval_item_id,
         attributes['fleet.eval.dataset'] as eval_dataset,
-        attributes['fleet.eval.variant'] as eval_variant
+        attributes['fleet.eval.variant'] as eval_variant,
+        attributes['fleet.variant'] as variant,
+        lower(attributes['fleet.shadow']) = 'true' as is_shadow
     from stg_spans
 ),
 

@@ -6,7 +6,8 @@
 -- labels outside resolved / escalated / abandoned / fallback count as unknown. Quality is
 -- the mean of the agent's registry quality metric (default `quality`) over the case's
 -- scores. Cost is that of fct_llm_calls (computed, override or reported). Traces tagged
--- `fleet.eval.run_id` are offline eval runs, not production: they are in fct_eval_cases.
+-- `fleet.eval.run_id` are offline eval runs, not production: they are in fct_eval_cases;
+-- shadow traffic (`fleet.shadow` = true) is in fct_shadow_cases.
 -- grain: agent_name, conversation_id
 -- materialized: fact
 -- columns:
@@ -32,6 +33,8 @@
 --   outcome: resolved, escalated, abandoned, fallback or unknown
 --   is_resolved: outcome = resolved
 --   quality_score: mean of the case's scores on the agent's quality metric (NULL: unscored)
-select * exclude (model, eval_run_id, eval_item_id, eval_dataset, eval_variant)
+--   model: the model most of its LLM calls used (NULL: no LLM call)
+--   variant: the root agent span's `fleet.variant` (an A/B arm or canary label; NULL: none)
+select * exclude (is_shadow, eval_run_id, eval_item_id, eval_dataset, eval_variant)
 from fct_cases__all
-where eval_run_id is null
+where eval_run_id is null and not is_shadow

@@ -3,6 +3,9 @@
 -- `fleet.eval.run_id`), computed once. See fct_cases for every rule.
 -- The case is its root agent's (`case_agent_name`): it counts the spans, calls and cost
 -- of the sub-agents that agent called too, and a sub-agent has no case of its own.
+-- Production traffic may run in variants (`fleet.variant` on the root agent span: an A/B
+-- arm, a canary) and as shadow traffic (`fleet.shadow` = true on any span of the case):
+-- shadow cases are in fct_shadow_cases, never in fct_cases.
 -- materialized: slice
 -- columns:
 --   n_subagent_calls: LLM calls of the case made by sub-agents (agents other than the case's)
@@ -49,7 +52,11 @@ case_spans as (
         arg_min(eval_dataset, started_at) filter (where eval_dataset is not null)
             as eval_dataset,
         arg_min(eval_variant, started_at) filter (where eval_variant is not null)
-            as eval_variant
+            as eval_variant,
+        arg_min(variant, started_at)
+            filter (where operation = 'invoke_agent' and agent_name = case_agent_name)
+            as variant,
+        coalesce(bool_or(is_shadow), false) as is_shadow
     from spans
     group by case_agent_name, conversation_id
 ),
@@ -133,6 +140,8 @@ final as (
         outcome = 'resolved' as is_resolved,
         case_scores.quality_score,
         case_costs.model,
+        case_spans.variant,
+        case_spans.is_shadow,
         case_spans.eval_run_id,
         case_spans.eval_item_id,
         case_spans.eval_dataset,

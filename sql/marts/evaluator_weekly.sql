@@ -1,0 +1,26 @@
+-- evaluator_weekly: one row per agent × agent version × evaluator × ISO week (Monday to Sunday, UTC): the production scores' count, mean (a rate, for 0/1 scores) and 95 % interval, judged against the guardrail thresholds.
+-- int_evaluator_judgements('week'), period_start named week_start (the rules: there and in
+-- int_evaluator_periods): summed from the daily rows (int_evaluator_daily), never from the
+-- scores. `is_new_alert` marks the first breaching week of an episode, with its `reason`.
+-- grain: agent_name, agent_version, evaluator, week_start
+-- columns:
+--   week_start: Monday of the ISO week (UTC)
+--   agent_name: agent of the scored cases (the case's root agent)
+--   agent_version: agent version of the scored cases
+--   evaluator: gen_ai.evaluation.name (the evaluator or guardrail)
+--   n_scores: production scores with a value (labels true/yes/pass = 1, false/no/fail = 0)
+--   n_cases: production cases with such a score
+--   score_mean: mean score (for a rate: the share of 1s)
+--   is_rate: every production score of the evaluator (any agent, any day) is 0 or 1: score_mean is a rate, its interval Wilson's
+--   score_sd: sample standard deviation of the week's scores (NULL under 2)
+--   score_ci_low: lower end of the 95 % interval of score_mean (Wilson for a rate, else mean − 1.96 × sd ÷ √n; NULL: 1 score of a non-rate)
+--   score_ci_high: upper end of the 95 % interval of score_mean
+--   bound: max (score_mean must stay at most threshold) or min (at least); NULL: no threshold
+--   threshold: the evaluator's threshold for the agent (NULL: none set)
+--   min_samples: scores needed before a week is judged
+--   threshold_source: registry (the agent's own guardrails:) or policy (fleet-wide); NULL: no threshold
+--   is_judged: a threshold is set and the week has enough scores (min_samples, and an interval)
+--   is_breach: judged, and the whole 95 % interval lies beyond the threshold
+--   is_new_alert: a breach that starts an episode: the agent version's previous settled week for the evaluator (a breach, or clearly within the threshold; straddling weeks do not count) did not breach
+--   reason: the week in words: evaluator, mean, interval, threshold and scores
+select * rename (period_start as week_start) from int_evaluator_judgements('week')

@@ -1,0 +1,34 @@
+-- fct_shadow_cases: one row per shadow case: production traffic mirrored to a candidate
+-- (`fleet.shadow` = true on a span of the case) whose answer is not served. Built exactly
+-- like fct_cases (see its rules), never counted in production cases, cost per case or
+-- savings; `fleetledger compare` and version_comparison compare it with production.
+-- grain: agent_name, conversation_id
+-- materialized: fact
+-- columns:
+--   day: UTC date the case started (the Parquet partition)
+--   agent_name: agent, resolved from the case's root agent span
+--   conversation_id: the case: gen_ai.conversation.id, else the trace id
+--   agent_version: agent version of the case's first agent span
+--   started_at: first span start (UTC)
+--   ended_at: last span end (UTC)
+--   duration_ms: ended_at − started_at, the case latency
+--   n_spans: spans of the case
+--   n_audit_complete_spans: spans with every field an audit needs (see int_spans__attributed)
+--   n_llm_calls: LLM calls (duplicate emissions of one call counted once)
+--   n_tool_calls: tool executions
+--   tool_names: the tools the case executed, in order (one entry per execution)
+--   n_error_spans: spans with status error
+--   intent: the case's `fleet.intent`
+--   is_fallback: a span set `fleet.fallback` = true
+--   cost_usd: cost of the case's LLM calls (NULL when none is priced)
+--   n_unpriced_calls: LLM calls with no price and no reported cost
+--   input_tokens: input tokens of the case's LLM calls, cached included
+--   output_tokens: output tokens of the case's LLM calls, reasoning included
+--   outcome: resolved, escalated, abandoned, fallback or unknown
+--   is_resolved: outcome = resolved
+--   quality_score: mean of the case's scores on the agent's quality metric (NULL: unscored)
+--   model: the model most of its LLM calls used (NULL: no LLM call)
+--   variant: the root agent span's `fleet.variant` (an A/B arm or canary label; NULL: none)
+select * exclude (is_shadow, eval_run_id, eval_item_id, eval_dataset, eval_variant)
+from fct_cases__all
+where eval_run_id is null and is_shadow
