@@ -303,11 +303,7 @@ def diff(
         f"{q['mean_difference']:+.4f} [95 % CI {q['ci_low']:+.4f}, {q['ci_high']:+.4f}], "
         f"{q['wins']} wins / {q['ties']} ties / {q['losses']} losses"
     )
-    for reason in result["reasons"]:
-        console.print(f"  - {reason}")
-    style = "bold green" if result["decision"] == "ship" else "bold red"
-    console.print(f"{result['decision'].upper()}  {output.html}", style=style)
-    raise typer.Exit(0 if result["decision"] == "ship" else 1)
+    _exit_with_decision(result, output.html)
 
 
 @app.command()
@@ -363,10 +359,15 @@ def compare(
         f"shared day(s) {result['first_day']} … {result['last_day']}, "
         f"{result['baseline']['n_cases']:,} vs {result['candidate']['n_cases']:,} cases: {quality}"
     )
+    _exit_with_decision(result, output.html)
+
+
+def _exit_with_decision(result: dict, html: Path) -> None:
+    """Print a diff's or comparison's reasons and decision; exit 0 on ship, 1 on hold."""
     for reason in result["reasons"]:
         console.print(f"  - {reason}")
     style = "bold green" if result["decision"] == "ship" else "bold red"
-    console.print(f"{result['decision'].upper()}  {output.html}", style=style)
+    console.print(f"{result['decision'].upper()}  {html}", style=style)
     raise typer.Exit(0 if result["decision"] == "ship" else 1)
 
 

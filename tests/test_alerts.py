@@ -60,7 +60,7 @@ def _hooked(settings):
 
 def _new_alert_rows(settings) -> dict[str, int]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return {m: con.sql(f"select count(*) from {m} where is_new_alert").fetchone()[0]
+        return {m: con.execute(f"select count(*) from {m} where is_new_alert").fetchone()[0]
                 for m in MARTS}  # fmt: skip
 
 

@@ -124,6 +124,18 @@ def test_drift_policy_defaults_and_errors_name_the_field(tmp_path):
             drift_policy(tmp_path)
 
 
+def categorical_stats(rows: list[tuple]) -> pl.DataFrame:
+    """categorical_stats.sql's output for hand-set rows (window_id, metric, n_current,
+    n_reference, js_distance, chi2_statistic, chi2_dof); category x moved 20 % → 50 %."""
+    return pl.DataFrame(
+        rows,
+        schema=["window_id", "metric", "n_current", "n_reference", "js_distance",
+                "chi2_statistic", "chi2_dof"],
+        orient="row",
+    ).with_columns(moved_category=pl.lit("x"), moved_reference_share=0.2,
+                   moved_current_share=0.5)  # fmt: skip
+
+
 def test_alerts_need_3_crossings_running_or_2_with_strong_evidence():
     """A mix shift starting on a Friday, for an agent with too few weekend cases: Saturday
     and Sunday are skipped; strong evidence (p < 1e-6) alerts on Monday, 3 days after the
@@ -137,13 +149,7 @@ def test_alerts_need_3_crossings_running_or_2_with_strong_evidence():
             p_value = 0.5 if window_id == 0 else p  # Thursday: no shift yet
             js = 0.02 if window_id == 0 else 0.3
             rows.append((window_id, metric, n, 900, js, float(chi2.isf(p_value, 3)), 3))
-    categorical = pl.DataFrame(
-        rows,
-        schema=["window_id", "metric", "n_current", "n_reference", "js_distance",
-                "chi2_statistic", "chi2_dof"],
-        orient="row",
-    ).with_columns(moved_category=pl.lit("x"), moved_reference_share=0.2,
-                   moved_current_share=0.5)  # fmt: skip
+    categorical = categorical_stats(rows)
     judged = judge(windows, pl.DataFrame(schema=STATS_SCHEMA), categorical, DriftPolicy())
     verdicts = {
         metric: [(r["verdict"], r["windows_running"], r["is_new_alert"]) for r in judged

@@ -24,6 +24,7 @@ from pipelines.drift.windows import (
     window_lengths,
 )
 from pipelines.policy import DriftPolicy
+from tests.test_drift import categorical_stats
 
 D = date(2026, 3, 2)  # a Monday
 DAY = timedelta(days=1)
@@ -92,13 +93,7 @@ def test_overlapping_windows_count_once_toward_persistence_but_strong_evidence_a
         for window_id in range(len(ends)):
             p_value, js = (0.5, 0.02) if window_id == 0 else (p, 0.3)
             rows.append((window_id, metric, 150, 900, js, float(chi2.isf(p_value, 3)), 3))
-    categorical = pl.DataFrame(
-        rows,
-        schema=["window_id", "metric", "n_current", "n_reference", "js_distance",
-                "chi2_statistic", "chi2_dof"],
-        orient="row",
-    ).with_columns(moved_category=pl.lit("x"), moved_reference_share=0.2,
-                   moved_current_share=0.5)  # fmt: skip
+    categorical = categorical_stats(rows)
     judged = judge(windows, pl.DataFrame(schema=STATS_SCHEMA), categorical, DriftPolicy())
     weak = [(r["verdict"], r["windows_running"]) for r in judged if r["metric"] == "weak"]
     assert weak == [("ok", 0), ("warn", 1), ("warn", 1), ("warn", 1), ("warn", 2),

@@ -80,7 +80,7 @@ def test_only_the_regressed_version_breaches_its_guardrail_from_its_first_day(de
     assert breaches == [(regression["agent"], "v2", "hallucination", _day(regression["start"]))]
     judged = con.sql(
         "select count(distinct evaluator) from evaluator_daily where is_judged"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert judged == 5  # every guardrail the demo scores is judged, and only one breaches
 
 

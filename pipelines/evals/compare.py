@@ -17,7 +17,7 @@ import polars as pl
 from scipy.stats import chi2_contingency
 
 from pipelines.errors import UserError
-from pipelines.evals.diff import _relative
+from pipelines.evals.diff import budget_check, quality_check
 from pipelines.policy import EvalDiffPolicy
 
 DIMENSIONS = ("agent_version", "model", "variant")  # the columns a side is selected by
@@ -277,15 +277,6 @@ def _counts(cases: pl.DataFrame) -> dict:
     }
 
 
-def _quality_check(q: dict, margin: float) -> tuple[bool, str]:
-    if q["ci_low"] is None:
-        return False, "quality unscored on one side: cannot check non-inferiority"
-    ci = f"95 % CI [{q['ci_low']:+.4f}, {q['ci_high']:+.4f}]"
-    if q["ci_low"] > -margin:
-        return True, f"quality non-inferior: {ci} lies above −{margin:g}"
-    return False, f"quality may be worse: {ci} reaches below −{margin:g}"
-
-
 def _size_check(result: dict, need: int) -> str | None:
     """Why the sides are too small to judge, if they are."""
     sizes = {kind: [result[side][f"n_{kind.replace(' ', '_')}"] for side in ("baseline",
@@ -306,7 +297,8 @@ def decide(result: dict, policy: EvalDiffPolicy) -> tuple[str, list[str]]:
     within their budgets and each side has min_paired_items cases (and scored cases);
     else hold. Reasons name every check."""
     metrics = result["metrics"]
-    ok, reason = _quality_check(metrics["quality"], policy.margin)
+    quality = metrics["quality"]
+    ok, reason = quality_check(quality["ci_low"], quality["ci_high"], policy.margin)
     reasons = [reason]
     if too_few := _size_check(result, policy.min_paired_items):
         ok = False
@@ -315,15 +307,11 @@ def decide(result: dict, policy: EvalDiffPolicy) -> tuple[str, list[str]]:
         ("cost per case", "cost_per_case_usd", policy.max_cost_increase),
         ("p95 latency", "latency_p95_ms", policy.max_latency_increase),
     ):
-        change = _relative(metrics[metric]["candidate"], metrics[metric]["baseline"])
-        if change is None:
-            ok = False
-            reasons.append(f"{name} unknown on one side: cannot check its budget")
-        elif change > budget:
-            ok = False
-            reasons.append(f"{name} {change:+.1%} exceeds the +{budget:.0%} budget")
-        else:
-            reasons.append(f"{name} {change:+.1%} within the +{budget:.0%} budget")
+        passed, reason = budget_check(
+            name, metrics[metric]["baseline"], metrics[metric]["candidate"], budget
+        )
+        ok = ok and passed
+        reasons.append(reason)
     for side in ("baseline", "candidate"):
         if unpriced := result[side]["n_unpriced_cases"]:
             reasons.append(f"{unpriced} {side} case(s) unpriced, left out of cost per case")

@@ -186,47 +186,50 @@ def compare(pairs: Pairs, monthly_cases: int | None, policy: EvalDiffPolicy) -> 
     return result
 
 
-def _relative(candidate: float | None, baseline: float | None) -> float | None:
+def relative_change(candidate: float | None, baseline: float | None) -> float | None:
     if candidate is None or baseline is None or baseline == 0:
         return None
     return candidate / baseline - 1
+
+
+def quality_check(ci_low: float | None, ci_high: float | None, margin: float) -> tuple[bool, str]:
+    """Non-inferiority: the 95 % interval of (candidate − baseline) lies above −margin."""
+    if ci_low is None:
+        return False, "quality unscored on one side: cannot check non-inferiority"
+    ci = f"95 % CI [{ci_low:+.4f}, {ci_high:+.4f}]"
+    if ci_low > -margin:
+        return True, f"quality non-inferior: {ci} lies above −{margin:g}"
+    return False, f"quality may be worse: {ci} reaches below −{margin:g}"
+
+
+def budget_check(name: str, before: float | None, after: float | None,
+                 budget: float) -> tuple[bool, str]:  # fmt: skip
+    """The candidate's `name` at most `budget` (relative) above the baseline's."""
+    change = relative_change(after, before)
+    if change is None:
+        return False, f"{name} unknown on one side: cannot check its budget"
+    if change > budget:
+        return False, f"{name} {change:+.1%} exceeds the +{budget:.0%} budget"
+    return True, f"{name} {change:+.1%} within the +{budget:.0%} budget"
 
 
 def decide(result: dict, policy: EvalDiffPolicy) -> tuple[str, list[str]]:
     """ship when quality is non-inferior (interval's lower bound above −margin) and the
     cost and latency budgets hold; hold otherwise. Reasons name every check."""
     q, base, cand = result["quality"], result["baseline"], result["candidate"]
-    reasons, ok = [], True
-    if q["ci_low"] > -policy.margin:
-        reasons.append(
-            f"quality non-inferior: 95 % CI [{q['ci_low']:+.4f}, {q['ci_high']:+.4f}] lies above "
-            f"−{policy.margin:g}"
-        )
-    else:
-        ok = False
-        reasons.append(
-            f"quality may be worse: 95 % CI [{q['ci_low']:+.4f}, {q['ci_high']:+.4f}] reaches "
-            f"below −{policy.margin:g}"
-        )
+    ok, reason = quality_check(q["ci_low"], q["ci_high"], policy.margin)
+    reasons = [reason]
     if q["n_items"] < policy.min_paired_items:
         ok = False
         reasons.append(f"only {q['n_items']} paired items (need {policy.min_paired_items})")
     checks = [
-        ("cost per item", base["cost_per_item_usd"], cand["cost_per_item_usd"],
-         policy.max_cost_increase),
-        ("p95 latency", base["latency_p95_ms"], cand["latency_p95_ms"],
-         policy.max_latency_increase),
+        budget_check("cost per item", base["cost_per_item_usd"], cand["cost_per_item_usd"],
+                     policy.max_cost_increase),
+        budget_check("p95 latency", base["latency_p95_ms"], cand["latency_p95_ms"],
+                     policy.max_latency_increase),
     ]  # fmt: skip
-    for name, before, after, budget in checks:
-        change = _relative(after, before)
-        if change is None:
-            ok = False
-            reasons.append(f"{name} unknown on one side: cannot check its budget")
-        elif change > budget:
-            ok = False
-            reasons.append(f"{name} {change:+.1%} exceeds the +{budget:.0%} budget")
-        else:
-            reasons.append(f"{name} {change:+.1%} within the +{budget:.0%} budget")
+    ok = ok and all(passed for passed, _ in checks)
+    reasons += [reason for _, reason in checks]
     if cand["unpriced_items"]:
         reasons.append(f"{cand['unpriced_items']} candidate item(s) unpriced")
     return ("ship" if ok else "hold"), reasons

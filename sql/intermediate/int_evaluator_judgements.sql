@@ -65,16 +65,19 @@ episodes as (
 ),
 
 -- rates in percent (one decimal), other means with three; thresholds as given
+-- the numbers rounded to 10 decimals before they are printed: sums taken in another order
+-- (an incremental build) differ in the last bits, which must not flip a printed digit
 worded as (
     select
         *,
-        if(is_rate, format('{:.1f} %', 100 * score_mean), format('{:.3f}', score_mean))
+        if(is_rate, format('{:.1f} %', 100 * round(score_mean, 10)),
+            format('{:.3f}', round(score_mean, 10)))
         || if(
             score_ci_low is null, '',
-            ' [' || if(is_rate, format('{:.1f} %', 100 * score_ci_low),
-                format('{:.3f}', score_ci_low))
-            || ', ' || if(is_rate, format('{:.1f} %', 100 * score_ci_high),
-                format('{:.3f}', score_ci_high)) || ']'
+            ' [' || if(is_rate, format('{:.1f} %', 100 * round(score_ci_low, 10)),
+                format('{:.3f}', round(score_ci_low, 10)))
+            || ', ' || if(is_rate, format('{:.1f} %', 100 * round(score_ci_high, 10)),
+                format('{:.3f}', round(score_ci_high, 10))) || ']'
         ) as estimate_text,
         regexp_replace(format('{:.6f}', if(is_rate, 100, 1) * threshold), '\.?0+$', '')
         || if(is_rate, ' %', '') || if(bound = 'max', ' maximum', ' minimum') as threshold_text,
