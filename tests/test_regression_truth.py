@@ -4,13 +4,17 @@ else is (conftest's ninety_day_demo, built with its eval gates diffed, as `make 
 
 from __future__ import annotations
 
+import html
 import json
+import re
+from dataclasses import replace
 from datetime import date, timedelta
 
 import duckdb
 import pytest
 
 from pipelines.alerts import alerts_in_warehouse
+from pipelines.report.render import render_month
 from pipelines.synth import GROUND_TRUTH_FILE
 
 
@@ -120,3 +124,15 @@ def test_the_review_flags_the_ungated_change_and_the_breach(demo):
     assert flags[regression["agent"]][1] == ["hallucination (v2)"]
     assert "guardrail_breach" in flags[regression["agent"]][2]
     assert sum(bool(f[0]) for f in flags.values()) == 1  # no other ungated change
+
+
+def test_the_review_lists_changes_comparisons_and_breaches_as_the_marts_hold_them(demo, tmp_path):
+    _, events, settings = demo
+    path = render_month(replace(settings, reports_dir=tmp_path), "2026-09")
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", path.read_text())).split())
+    ungated, canary = events["ungated_change"], events["canary"]
+    assert "Changes reaching production (4; 1 without a shipped eval diff)" in text
+    assert (f"UNGATED: no eval diff ran this version before {ungated['start']}") in text
+    assert "Canary and shadow comparisons (1)" in text
+    assert f"{canary['agent']} agent version v1 → v2 {canary['start']}" in text
+    assert "Guardrail breaches (1)" in text

@@ -135,6 +135,18 @@ def changes(con, month: str) -> pl.DataFrame:
     return con.sql(CHANGES_SQL, params=_params(month)).pl()
 
 
+COMPARISONS_SQL = """
+select * from version_comparison where first_day < $month_end and last_day >= $month_start
+order by decision, agent_name, dimension, first_day
+"""
+
+
+def comparisons(con, month: str) -> pl.DataFrame:
+    """Canary and shadow comparisons (version_comparison) whose shared days touch the month:
+    the held first."""
+    return con.sql(COMPARISONS_SQL, params=_params(month)).pl()
+
+
 GUARDRAIL_SQL = """
 select *, count(*) over (partition by agent_name, agent_version, evaluator) as n_breach_days
 from evaluator_daily
