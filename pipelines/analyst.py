@@ -23,10 +23,22 @@ class QueryError(UserError, ValueError):
     """The warehouse is missing or a query failed; the message says which."""
 
 
+# the folders beside the warehouse its views read (the lake, the facts' Parquet files)
+READABLE_DIRS = ("lake", "marts")
+
+
 def open_read_only(warehouse_path: Path):
+    """The warehouse, read-only, with no file access but reading the data dir's lake and
+    facts: no COPY … TO, read_csv('/etc/…'), ATTACH or INSTALL, and the lock is for good
+    (lock_configuration: a query cannot turn access back on)."""
     if not warehouse_path.exists():
         raise QueryError(f"{warehouse_path}: no warehouse yet (run `fleetledger build`)")
-    return connect(warehouse_path, read_only=True)
+    con = connect(warehouse_path, read_only=True)
+    readable = [str(warehouse_path.parent.resolve() / name) + "/" for name in READABLE_DIRS]
+    con.execute("set allowed_directories = $dirs", {"dirs": readable})
+    con.execute("set enable_external_access = false")
+    con.execute("set lock_configuration = true")
+    return con
 
 
 def query(con, sql: str) -> pl.DataFrame:

@@ -179,6 +179,29 @@ def test_sql_errors_are_clear_and_the_warehouse_is_read_only(demo):
     assert write.exit_code == 2 and "read-only" in write.output
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "copy (select 1) to '{outside}'",
+        "select * from read_csv('/etc/passwd')",
+        "attach '{outside}.duckdb' as other",
+        "set enable_external_access = true",
+        "install httpfs",
+    ],
+)
+def test_sql_reads_the_warehouse_and_touches_no_other_file(demo, tmp_path, statement):
+    outside = tmp_path / "written.csv"
+    query = statement.format(outside=outside)
+    result = CliRunner().invoke(app, ["sql", query, "--data-dir", str(demo.data_dir)])
+    assert result.exit_code == 2, result.output
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    lake = CliRunner().invoke(  # the views over the lake and the facts still read
+        app, ["sql", "select (select count(*) from lake_spans) * (select count(*) from fct_cases)",
+              "--format", "csv", "--data-dir", str(demo.data_dir)],
+    )  # fmt: skip
+    assert lake.exit_code == 0 and int(lake.stdout.splitlines()[1]) > 0
+
+
 def test_sql_prompt_runs_statements_until_quit(demo):
     lines = iter(["select count(*) as n", "from agents;", ".quit"])
     console = Console(record=True, width=120)
