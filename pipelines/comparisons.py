@@ -19,11 +19,11 @@ from pipelines.evals.compare import DIMENSIONS, PRODUCTION, SHADOW, CompareError
 from pipelines.evals.runs import DiffOutput
 from pipelines.policy import EvalDiffPolicy, eval_diff_policy
 from pipelines.report.figures import LAYOUT
-from pipelines.report.render import (
+from pipelines.report.pages import (
     chart_html,
     ensure_plotly,
     environment,
-    safe_name,
+    file_stem,
     write_whole,
 )
 from pipelines.schemas import documented_schema
@@ -157,7 +157,7 @@ def run_compare(
         **compare.compare(base, cand, policy), "policy": policy.__dict__,
     }  # fmt: skip
     period = f"--{start or ''}--{end or ''}" if start or end else ""
-    name = safe_name(f"{agent}--{baseline}--vs--{candidate}{period}")
+    name = file_stem(f"{agent}--{baseline}--vs--{candidate}{period}", limit=150)
     return write_reports(settings, name, result, daily_figure(base, cand, baseline, candidate))
 
 

@@ -24,7 +24,8 @@ from pipelines.ingest import ingest_file
 from pipelines.policy import EvalDiffPolicy
 from pipelines.synth import GROUND_TRUTH_FILE
 from tests import browser
-from tests.otlp_builder import attr, line, ns, span
+from tests.conftest import build_from_raw, settings_with_registry
+from tests.otlp_builder import attr, line, llm_case, ns, span
 
 POLICY = EvalDiffPolicy()
 runner = CliRunner()
@@ -287,3 +288,23 @@ def test_traces_tagged_as_eval_runs_become_eval_results_not_cases(settings):
         ("r-trace", "i1", 2, "golden", "v7", variant, 0.9, pytest.approx(cost), "computed", 1500),
         ("r-trace", "i2", 1, "golden", "v7", variant, 0.6, pytest.approx(cost), "computed", 1500),
     ]
+
+
+def test_eval_candidates_of_an_agent_named_like_a_path_stay_in_their_folder(tmp_path):
+    from pipelines.evals.candidates import CANDIDATES_DIR, export_candidates
+
+    registry = "agents:\n  - name: ../../escape\n  - name: ../..-escape\n"
+    settings = settings_with_registry(tmp_path, registry)
+    cases = [llm_case(n, name, datetime(2026, 10, 5, 9), 100)
+             for n, name in enumerate(("../../escape", "../..-escape"), 1)]  # fmt: skip
+    (settings.raw_dir / "t.jsonl").write_text("".join(line(*c) + "\n" for c in cases))
+    build_from_raw(settings)
+    paths = [export_candidates(settings, name, "2026-10")[0]
+             for name in ("../../escape", "../..-escape")]  # fmt: skip
+    folder = settings.data_dir / CANDIDATES_DIR
+    assert [p.parent for p in paths] == [folder, folder]
+    assert paths[0] != paths[1]  # names that differ only in unsafe characters: two files
+    assert all(p.name.startswith("escape-") and p.name.endswith("-2026-10.jsonl") for p in paths)
+    assert sorted(p.name for p in tmp_path.rglob("*.jsonl") if "escape" in p.name) == sorted(
+        p.name for p in paths
+    )

@@ -17,6 +17,7 @@ import polars as pl
 
 from pipelines.db import connect
 from pipelines.errors import UserError
+from pipelines.report.pages import file_stem
 from pipelines.report.queries import month_bounds
 from pipelines.report.render import MONTH, write_whole
 from pipelines.settings import Settings
@@ -106,7 +107,7 @@ def export_candidates(
     finally:
         con.close()
     fresh = found.filter(~pl.col("item_id").is_in(sorted(known)))
-    target = output or settings.data_dir / CANDIDATES_DIR / f"{agent}-{month}.jsonl"
+    target = output or settings.data_dir / CANDIDATES_DIR / f"{file_stem(agent)}-{month}.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         json.dumps({**row, "source": "production", "month": month}, default=str)

@@ -16,11 +16,11 @@ from pipelines.evals import diff, ledger
 from pipelines.evals.diff import DiffError
 from pipelines.policy import eval_diff_policy
 from pipelines.report.figures import LAYOUT
-from pipelines.report.render import (
+from pipelines.report.pages import (
     chart_html,
     ensure_plotly,
     environment,
-    safe_name,
+    file_stem,
     write_whole,
 )
 from pipelines.settings import Settings
@@ -96,7 +96,7 @@ def run_diff(
     }
     out = settings.reports_dir / DIFFS_DIR
     out.mkdir(parents=True, exist_ok=True)
-    name = safe_name(f"{agent}--{baseline}--vs--{candidate}")
+    name = file_stem(f"{agent}--{baseline}--vs--{candidate}", limit=150)
     json_path, html_path = out / f"{name}.json", out / f"{name}.html"
     write_whole(json_path, json.dumps(result, indent=2, default=str))
     ledger.record(settings.data_dir, name, result)

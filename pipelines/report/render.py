@@ -20,7 +20,7 @@ from pipelines.errors import UserError
 from pipelines.periods import MONTH
 from pipelines.policy import portfolio_policy
 from pipelines.report import data_quality, figures, queries
-from pipelines.report.pages import (  # pipelines.evals.runs imports these from here too
+from pipelines.report.pages import (
     PLOTLY_FILE,
     chart_html,
     ensure_plotly,
