@@ -159,14 +159,17 @@ def ingest_file(
 
 
 def set_aside(path: Path, settings: Settings, reason: str) -> FileResult:
-    """Move a file that cannot be parsed at all to `lake/quarantine/_files/`, with the
-    reason beside it (`<name>.reason.txt`), so nothing is lost and reruns skip it."""
+    """Copy a file that cannot be parsed at all to `lake/quarantine/_files/`, with the
+    reason beside it (`<name>.reason.txt`). The input is the user's: it is never moved,
+    changed or deleted, so each run says again that it is set aside until it is fixed."""
     target_dir = settings.lake_dir / lake.QUARANTINE_DIR / "_files"
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{lake.source_key(path)}-{path.name}"
     target.with_name(target.name + ".reason.txt").write_text(f"{path.resolve()}\n{reason}\n")
-    shutil.move(path, target)
-    return FileResult(path, None, "set aside", note=f"{reason} (moved to {target})")
+    copying = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(path, copying)
+    copying.replace(target)
+    return FileResult(path, None, "set aside", note=f"{reason} (a copy is in {target})")
 
 
 def _check_conserved(path: Path, rows_read: int, staged: lake.StagedFile) -> None:

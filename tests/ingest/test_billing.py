@@ -322,7 +322,13 @@ def test_overlapping_periods_and_a_page_twice_are_stored_once(settings):
 
 def test_a_file_that_is_not_a_page_is_set_aside(settings):
     path = settings.raw_dir / "costs.json"
-    path.write_text('{"object": "page", "data": [{"results": [')  # truncated download
+    truncated = '{"object": "page", "data": [{"results": ['  # a truncated download
+    path.write_text(truncated)
     result = ingest_file(path, settings, source_format="openai_costs")
     assert result.status == "set aside"
     assert "not a JSON document" in result.note
+    assert path.read_text() == truncated  # the input stays where it was, unchanged
+    (copy,) = (settings.lake_dir / "quarantine" / "_files").glob("*-costs.json")
+    assert copy.read_text() == truncated
+    reason = copy.with_name(copy.name + ".reason.txt").read_text().splitlines()
+    assert reason[0] == str(path.resolve()) and "not a JSON document" in reason[1]
