@@ -248,8 +248,7 @@ def parse_guardrails(where: str, given) -> dict[str, Guardrail]:
         if isinstance(threshold, bool) or not isinstance(threshold, int | float):
             raise PolicyError(f"{here}.{bounds[0]}: must be a number, got {threshold!r}")
         samples = rule.get("min_samples", Guardrail.min_samples)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise PolicyError(f"{here}.min_samples: must be a whole number ≥ 1, got {samples!r}")
+        check_count(f"{here}.min_samples", samples)
         result[str(evaluator)] = Guardrail(str(evaluator), bounds[0], float(threshold), samples)
     return result
 
@@ -313,6 +312,13 @@ def settings_table(policy, doc: str) -> pa.Table:
     return pa.Table.from_pylist([row], schema=schema)
 
 
+def check_count(where: str, value) -> None:
+    """A whole number ≥ 1 (a count of days, cases, samples…), else PolicyError naming
+    `where`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PolicyError(f"{where}: must be a whole number ≥ 1, got {value!r}")
+
+
 def _section(config_dir: Path, section: str, policy_class):
     """One policy.yaml section over its dataclass defaults: whole numbers ≥ 1 for the
     counts, one of the choices for the settings that have them, numbers in (0, 1] for
@@ -331,8 +337,7 @@ def _section(config_dir: Path, section: str, policy_class):
                 choices = ", ".join(_CHOICES[name])
                 raise PolicyError(f"{where}.{name}: one of {choices}, got {value!r}")
         elif name in _COUNTS:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise PolicyError(f"{where}.{name}: must be a whole number ≥ 1, got {value!r}")
+            check_count(f"{where}.{name}", value)
         elif name in _FACTORS:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise PolicyError(f"{where}.{name}: must be a number > 0, got {value!r}")
