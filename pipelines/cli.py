@@ -39,8 +39,10 @@ app = typer.Typer(
         "`report` renders REPORTS/<month>/portfolio-review.html (+ a page per agent). "
         "`nightly` and `backfill` "
         "run all three; `demo` generates a 90-day demo fleet and runs it end to end.\n\n"
-        "Commands that write the lake or the warehouse take a lock on the data dir: a "
-        "second one exits naming the first (FLEETLEDGER_LOCK_WAIT=SECONDS: wait instead).\n\n"
+        "Commands that write the data dir (ingest, build, diff, eval-candidates, demo, "
+        "nightly, backfill) take a lock on it: a second one exits naming the first "
+        "(FLEETLEDGER_LOCK_WAIT=SECONDS: wait instead; the nightly and backfill flows wait "
+        "up to 4 h).\n\n"
         "Example:  fleetledger demo && open reports/index.html"
     ),
     no_args_is_help=True,
@@ -122,7 +124,9 @@ def _print_ingest_summary(results) -> None:
     )
     for r in results:
         if r.status == "set aside":
-            console.print(f"  set aside {r.path}: {r.note}", style="yellow")
+            console.print(f"  set aside {r.path}: {r.note}", style="yellow", highlight=False)
+        elif r.note:
+            console.print(f"  {r.path.name}: {r.note}", highlight=False)
     if quarantined:
         console.print("  quarantined rows (with reasons) are in DATA/lake/quarantine/")
 
@@ -184,7 +188,12 @@ def ingest(
     1.0–1.3 CSV/Parquet. --format names: otlp_json, langfuse_observations, langfuse_scores,
     langfuse_traces, native_spans, native_evaluations, native_eval_results, openai_costs,
     openai_usage, anthropic_cost_report, anthropic_usage_report, focus. Great Expectations
-    Data Docs go to REPORTS/data-quality/.
+    Data Docs go to REPORTS/data-quality/. A record that cannot be read is quarantined
+    with its reason; a file that cannot be read at all is set aside (copied, with its
+    reason, to DATA/lake/quarantine/_files/) and the others are ingested.
+
+    Exit status: 0 every file ingested or unchanged; 1 some files were set aside (named
+    at the end); 2 a usage error.
 
     Example:  fleetledger ingest data/raw/traces/otlp-2026-10-01.jsonl exports/
 
@@ -200,7 +209,16 @@ def ingest(
     if not paths:
         settings.require_data_dir()
     with _writing(settings, "ingest"):
-        run_ingest(settings, paths or [settings.raw_dir], source_format)
+        results = run_ingest(settings, paths or [settings.raw_dir], source_format)
+    set_aside = [r for r in results if r.status == "set aside"]
+    if set_aside:
+        console.print(
+            f"{len(set_aside)} file(s) set aside, not ingested: "
+            + ", ".join(str(r.path) for r in set_aside),
+            style="bold red",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -291,7 +309,8 @@ def diff(
 
     settings = _existing(data_dir, config_dir, reports_dir)
     try:
-        output = run_diff(settings, agent, baseline, candidate, score)
+        with _writing(settings, "diff"):  # files the result in DATA/diffs
+            output = run_diff(settings, agent, baseline, candidate, score)
     except UserError:
         raise
     except Exception:  # a crash must not read as "hold" (exit 1) to a CI gate
@@ -397,8 +416,9 @@ def eval_candidates(
     parse_month(month, "--month")
     _at_least(1, per_intent=per_intent)
     settings = _existing(data_dir, config_dir, reports_dir)
-    path, written, known = export_candidates(settings, agent, month, per_intent=per_intent,
-                                             dataset=dataset, output=output)  # fmt: skip
+    with _writing(settings, "eval-candidates"):
+        path, written, known = export_candidates(settings, agent, month, per_intent=per_intent,
+                                                 dataset=dataset, output=output)  # fmt: skip
     console.print(f"{written:,} new eval candidates ({known:,} already in the dataset): {path}")
 
 
@@ -476,7 +496,9 @@ def demo(
 
     dirs = (str(data_dir), str(config_dir), str(reports_dir), None, None)
     _run_flow(backfill_flow, *dirs, False)  # ingest and build: the eval runs to diff
-    for output in run_demo_diffs(settings):  # the gates the demo's teams ran
+    with _writing(settings, "demo"):  # the gates the demo's teams ran, filed in DATA/diffs
+        outputs = list(run_demo_diffs(settings))
+    for output in outputs:
         result = output.result
         console.print(f"demo: eval diff {result['agent']} {result['baseline_run']} → "
                       f"{result['candidate_run']}: {result['decision']}")  # fmt: skip

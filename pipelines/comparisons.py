@@ -17,13 +17,13 @@ from pipelines.db import connect
 from pipelines.evals import compare
 from pipelines.evals.compare import DIMENSIONS, PRODUCTION, SHADOW, CompareError
 from pipelines.evals.runs import DiffOutput
+from pipelines.names import file_stem
 from pipelines.policy import EvalDiffPolicy, eval_diff_policy
 from pipelines.report.figures import LAYOUT
 from pipelines.report.pages import (
     chart_html,
     ensure_plotly,
     environment,
-    file_stem,
     write_whole,
 )
 from pipelines.schemas import documented_schema

@@ -114,9 +114,9 @@ def build_data_docs(quality: DataQuality) -> None:
     quality.build_docs()
 
 
-def ingest_new_files(settings: Settings) -> list[Path]:
-    """One task run per raw file, each retried on its own; returns the files that failed
-    (the run goes on with the others and fails at its end)."""
+def ingest_new_files(settings: Settings) -> list[str]:
+    """One task run per raw file, each retried on its own; returns what went wrong (files
+    that failed, files set aside), the run goes on with the others and fails at its end."""
     files, quality = find_raw_files(settings)
     states = [ingest_raw_file(path, settings, quality, return_state=True) for path in files]
     build_data_docs(quality)
@@ -128,18 +128,23 @@ def ingest_new_files(settings: Settings) -> list[Path]:
         sum(r.status == "set aside" for r in results),
         len(files) - len(results),
     )
-    return [path for path, state in zip(files, states, strict=True) if not state.is_completed()]
+    failed = [
+        f"{path.name} failed (see its task run)"
+        for path, state in zip(files, states, strict=True)
+        if not state.is_completed()
+    ]
+    return failed + [
+        f"{r.path.name} set aside: {r.note}" for r in results if r.status == "set aside"
+    ]
 
 
 class IngestFailed(RuntimeError):
     """Some raw files could not be ingested; the rest of the run went on."""
 
 
-def _fail_on(failed: list[Path]) -> None:
-    if failed:
-        names = ", ".join(path.name for path in failed)
-        raise IngestFailed(f"{len(failed)} raw file(s) failed to ingest (see their task runs): "
-                           f"{names}")  # fmt: skip
+def _fail_on(problems: list[str]) -> None:
+    if problems:
+        raise IngestFailed(f"{len(problems)} raw file(s) not ingested: " + "; ".join(problems))
 
 
 @task(cache_policy=NO_CACHE, timeout_seconds=BUILD_TIMEOUT)
@@ -306,7 +311,8 @@ def migration_diff(
     """The eval diff of a candidate against a baseline (runs or variants): decision,
     reasons, report paths. A hold fails the flow run, so it shows red where it gates."""
     settings = _settings(data_dir, config_dir, reports_dir)
-    output = run_diff(settings, agent, baseline, candidate, score)
+    with _writing(settings, "migration_diff"):  # files the result in DATA/diffs
+        output = run_diff(settings, agent, baseline, candidate, score)
     summary = {"decision": output.result["decision"], "reasons": output.result["reasons"],
                "html": str(output.html), "json": str(output.json)}  # fmt: skip
     create_markdown_artifact(

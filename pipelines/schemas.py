@@ -9,6 +9,7 @@ from `Column.doc`. Naming: `_at` UTC µs timestamps, `_ms` durations, `_usd` mon
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -17,12 +18,20 @@ STRING_MAP = pa.map_(pa.string(), pa.string())
 MONEY = pa.decimal128(20, 10)  # billed amounts: exact decimals, never floats
 HEX32 = "[0-9a-f]{32}"
 HEX16 = "[0-9a-f]{16}"
+MAX_COUNT = 1e13  # more tokens or requests than any one record can honestly hold
+MAX_CALL_COST_USD = 1e6  # more than any one call or eval item can honestly cost
+# Timestamps outside [PLAUSIBLE_FROM, PLAUSIBLE_UNTIL) are quarantined (a span dated year
+# -100 or 9999 is a broken clock, not history); Settings can move the bounds.
+PLAUSIBLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+PLAUSIBLE_UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Column:
     """A column and the rules a row must meet to be accepted (row-level checks and the
-    Great Expectations suites are both generated from these)."""
+    Great Expectations suites are both generated from these). Every source column of a
+    canonical table also meets two rules of its type: a float is finite, and a timestamp
+    lies in the plausible range (`PLAUSIBLE_FROM`/`PLAUSIBLE_UNTIL`, configurable)."""
 
     name: str
     type: pa.DataType
@@ -31,6 +40,7 @@ class Column:
     pattern: str | None = None  # full-match regular expression for text
     allowed: tuple[str, ...] | None = None  # the only values text may take
     min_value: float | None = None  # inclusive lower bound for numbers
+    max_value: float | None = None  # inclusive upper bound for numbers
     after: str | None = None  # another column this one must be strictly greater than
 
 
@@ -59,7 +69,13 @@ class Table:
         return [
             c
             for c in self.source_columns
-            if c.required or c.pattern or c.allowed or c.min_value is not None or c.after
+            if c.required
+            or c.pattern
+            or c.allowed
+            or c.min_value is not None
+            or c.max_value is not None
+            or c.after
+            or c.type in (pa.float64(), TIMESTAMP)
         ]
 
     @property
@@ -89,8 +105,8 @@ def schema_docs(schema: pa.Schema) -> tuple[str, dict[str, str]]:
 
 
 def token_count(name: str, doc: str) -> Column:
-    """A count of tokens a span reports: never negative."""
-    return Column(name, pa.int64(), doc, min_value=0)
+    """A count (of tokens, of requests): never negative, never absurd."""
+    return Column(name, pa.int64(), doc, min_value=0, max_value=MAX_COUNT)
 
 
 LINEAGE = (
@@ -135,7 +151,13 @@ SPANS = Table(
         Column("error_type", pa.string(), "error.type, class reprs reduced to the class name."),
         Column("tool_name", pa.string(), "gen_ai.tool.name for tool executions."),
         Column("service_tier", pa.string(), "Provider service tier (default, batch, priority…)."),
-        Column("reported_cost_usd", pa.float64(), "Cost the instrumentation reported, if any."),
+        Column(
+            "reported_cost_usd",
+            pa.float64(),
+            "Cost the instrumentation reported, if any.",
+            min_value=0,
+            max_value=MAX_CALL_COST_USD,
+        ),
         Column("attributes", STRING_MAP, "Every other span and resource attribute, as text."),
         *LINEAGE,
     ),
@@ -144,7 +166,7 @@ SPANS = Table(
 EVALUATIONS = Table(
     name="evaluations",
     doc="One row per score given to a span, response or conversation.",
-    key=("trace_id", "span_id", "name", "evaluated_at"),
+    key=("trace_id", "span_id", "conversation_id", "response_id", "name", "evaluated_at"),
     day_from="evaluated_at",
     columns=(
         Column("trace_id", pa.string(), "Trace the score belongs to."),
@@ -211,7 +233,13 @@ BILLING_COSTS = Table(
             True,
             after="charge_period_start",
         ),
-        Column("consumed_quantity", pa.float64(), "Quantity consumed in consumed_unit."),
+        Column(
+            "consumed_quantity",
+            pa.float64(),
+            "Quantity consumed in consumed_unit (negative in FOCUS corrections).",
+            min_value=-MAX_COUNT * 100,
+            max_value=MAX_COUNT * 100,
+        ),
         Column("consumed_unit", pa.string(), "Unit of consumed_quantity, e.g. tokens."),
         Column("billed_cost", MONEY, "Amount invoiced, in billing_currency.", True),
         Column("effective_cost", MONEY, "Amortised cost after discounts."),
@@ -265,7 +293,7 @@ BILLING_USAGE = Table(
         token_count("cache_read_tokens", "Cached input tokens read."),
         token_count("cache_write_tokens", "Input tokens written to the cache."),
         token_count("output_tokens", "Output tokens."),
-        Column("n_requests", pa.int64(), "Model requests in the bucket.", min_value=0),
+        token_count("n_requests", "Model requests in the bucket."),
         Column(
             "details",
             STRING_MAP,
@@ -292,10 +320,16 @@ EVAL_RESULTS = Table(
         Column("prompt_version", pa.string(), "Prompt version used."),
         Column("score_name", pa.string(), "Score name.", True),
         Column("score_value", pa.float64(), "Score value."),
-        Column("cost_usd", pa.float64(), "Cost of the item, if given."),
-        Column("input_tokens", pa.int64(), "Input tokens."),
-        Column("output_tokens", pa.int64(), "Output tokens."),
-        Column("latency_ms", pa.float64(), "Latency."),
+        Column(
+            "cost_usd",
+            pa.float64(),
+            "Cost of the item, if given.",
+            min_value=0,
+            max_value=MAX_CALL_COST_USD,
+        ),
+        token_count("input_tokens", "Input tokens."),
+        token_count("output_tokens", "Output tokens."),
+        Column("latency_ms", pa.float64(), "Latency.", min_value=0),
         Column("evaluated_at", TIMESTAMP, "When the item ran (UTC).", True),
         *LINEAGE,
     ),

@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.errors import UserError
+from pipelines.schemas import PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 
 DATA_DIR_ENV = "FLEETLEDGER_DATA_DIR"
 ALERT_WEBHOOK_ENV = "FLEETLEDGER_ALERT_WEBHOOK"
 LOCK_WAIT_ENV = "FLEETLEDGER_LOCK_WAIT"
+PLAUSIBLE_FROM_ENV = "FLEETLEDGER_PLAUSIBLE_FROM"
+PLAUSIBLE_UNTIL_ENV = "FLEETLEDGER_PLAUSIBLE_UNTIL"
+# DuckDB 2.0 cuts a file path at `?` (as if URL options followed: the WAL of /a?b/w.duckdb
+# becomes /a.wal?b/w.duckdb, and read_parquet finds no /a?b/x.parquet), escaped or not.
 
 
 class MissingDataDir(UserError):
@@ -32,6 +38,10 @@ class Settings:
     # how long a writing command waits for another writer of the data dir (env
     # FLEETLEDGER_LOCK_WAIT); 0: exit at once, naming the holder
     lock_wait_seconds: float = 0.0
+    # a record stamped outside [plausible_from, plausible_until) is quarantined (env
+    # FLEETLEDGER_PLAUSIBLE_FROM / _UNTIL, ISO dates): a broken clock, not history
+    plausible_from: datetime = PLAUSIBLE_FROM
+    plausible_until: datetime = PLAUSIBLE_UNTIL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -44,14 +54,31 @@ class Settings:
             values["alert_webhook_url"] = env[ALERT_WEBHOOK_ENV]
         if "lock_wait_seconds" not in values and env.get(LOCK_WAIT_ENV):
             values["lock_wait_seconds"] = _seconds(env[LOCK_WAIT_ENV], LOCK_WAIT_ENV)
+        for field, name in (
+            ("plausible_from", PLAUSIBLE_FROM_ENV),
+            ("plausible_until", PLAUSIBLE_UNTIL_ENV),
+        ):
+            if field not in values and env.get(name):
+                values[field] = _moment(env[name], name)
         settings = cls(**values)  # type: ignore[arg-type]
+        if settings.plausible_from >= settings.plausible_until:
+            raise UserError(
+                f"{PLAUSIBLE_FROM_ENV} ({settings.plausible_from:%Y-%m-%d}) must be before "
+                f"{PLAUSIBLE_UNTIL_ENV} ({settings.plausible_until:%Y-%m-%d})"
+            )
         return settings.resolved()
 
     def resolved(self) -> Settings:
-        """The same settings with absolute folders."""
+        """The same settings with absolute folders (a data dir DuckDB can use)."""
+        data_dir = Path(self.data_dir).resolve()
+        if "?" in str(data_dir):
+            raise UserError(
+                f"data dir {data_dir}: DuckDB 2.0 cannot use a path holding '?' (it reads "
+                "what follows as URL options); choose a folder without one"
+            )
         return replace(
             self,
-            data_dir=Path(self.data_dir).resolve(),
+            data_dir=data_dir,
             config_dir=Path(self.config_dir).resolve(),
             reports_dir=Path(self.reports_dir).resolve(),
         )
@@ -90,6 +117,15 @@ class Settings:
     def data_quality_dir(self) -> Path:
         """Great Expectations Data Docs HTML."""
         return self.reports_dir / "data-quality"
+
+
+def _moment(text: str, name: str) -> datetime:
+    """An ISO date or time from the environment (UTC unless it says otherwise)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{name}={text!r}: not an ISO date such as 2015-01-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _seconds(text: str, name: str) -> float:

@@ -1,6 +1,6 @@
 """Great Expectations suites generated from `schemas.py`, run on every ingested batch.
 
-The row-level rules (`Column.required/pattern/allowed/min_value`) already quarantine
+The row-level rules (the `Column` rules in `schemas.py`) already quarantine
 bad rows before they are written; the suite then audits each accepted batch, per lake
 day, as an independent second check, and its results are kept twice: summarised as
 `data_quality` rows in the lake, and as GX Data Docs HTML under `reports/data-quality/`.
@@ -46,9 +46,11 @@ def expectations(table: Table) -> list[gxe.Expectation]:
             suite.append(
                 gxe.ExpectColumnValuesToBeInSet(column=column.name, value_set=list(column.allowed))
             )
-        if column.min_value is not None:
+        if column.min_value is not None or column.max_value is not None:
             suite.append(
-                gxe.ExpectColumnValuesToBeBetween(column=column.name, min_value=column.min_value)
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column.name, min_value=column.min_value, max_value=column.max_value
+                )
             )
         if column.after:
             suite.append(
@@ -114,6 +116,10 @@ class DataQuality:
         """Queue a parsed batch's accepted rows (only the columns with rules)."""
         if rows.num_rows:
             self.pending.setdefault(table.name, []).append(rows.select(_audited_columns(table)))
+
+    def discard_pending(self) -> None:
+        """Forget the queued rows of a file that was not committed."""
+        self.pending.clear()
 
     def validate_pending(
         self, *, final: bool, source_file: str, run_name: str, at: datetime

@@ -97,9 +97,11 @@ def build(
     previous = increments.read_state(settings.warehouse_path)
     plan = increments.plan(previous, lake.live_commits(log), increments.fingerprint(settings), full)
     if plan.mode == "current":
+        lake.release_retired(settings.lake_dir)
         return BuildResult("current", plan.reason)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _remove_killed_builds(settings)
     build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     building = settings.warehouse_path.with_name(f".warehouse-{build_id}.duckdb")
     con = connect(building, memory_limit=settings.duckdb_memory_limit)
@@ -141,9 +143,17 @@ def build(
         raise
     con.close()
     os.replace(building, settings.warehouse_path)
+    lake.release_retired(settings.lake_dir)  # no view of the new warehouse reads them
     _collect_fact_garbage(settings.marts_dir, models, files, previous)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _remove_killed_builds(settings: Settings) -> None:
+    """Delete the half-built warehouses of killed builds (one writer at a time holds the
+    data dir's lock, so no other build is writing one)."""
+    for leftover in settings.data_dir.glob(".warehouse-*.duckdb*"):
+        leftover.unlink(missing_ok=True)
 
 
 class _Steps:
@@ -476,11 +486,16 @@ def _document(con, model: Model, kind: str) -> None:
 
 
 @cache
+@cache
+def _models_by_name() -> dict[str, Model]:
+    return {m.name: m for m in load_models()}
+
+
 def inherited_column_docs(name: str) -> dict[str, str]:
     """The column docs of the models `name` reads, transitively, the nearest winning: a
     column passed through (agent_daily's from int_agent_periods) keeps its own meaning,
     not that of a namesake elsewhere."""
-    by_name = {m.name: m for m in load_models()}
+    by_name = _models_by_name()
     levels, seen, frontier = [], {name}, [name]
     while frontier:
         frontier = sorted({up for n in frontier for up in upstream(by_name[n], by_name)} - seen)

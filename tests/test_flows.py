@@ -129,7 +129,7 @@ def test_a_failing_file_is_retried_alone_and_the_others_are_ingested(
     monkeypatch.setattr(flows, "ingest_file", flaky)
     monkeypatch.setattr(flows, "ingest_raw_file",
                         flows.ingest_raw_file.with_options(retry_delay_seconds=0))  # fmt: skip
-    assert _ingest_only(settings) == [bad]
+    assert _ingest_only(settings) == [f"{bad.name} failed (see its task run)"]
     assert len(tries) == attempts  # retried on its own; a user error is not retried
     logged = lake.read_log(settings.lake_dir)["source_file"].to_pylist()
     assert logged == [str(good)]

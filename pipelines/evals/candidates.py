@@ -17,7 +17,7 @@ import polars as pl
 
 from pipelines.db import connect
 from pipelines.errors import UserError
-from pipelines.report.pages import file_stem
+from pipelines.names import file_stem
 from pipelines.report.queries import month_bounds
 from pipelines.report.render import MONTH, write_whole
 from pipelines.settings import Settings

@@ -5,6 +5,7 @@ people and may be cleaned; the data dir keeps what the warehouse is built from.)
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def record(data_dir: Path, name: str, result: dict) -> Path:
     folder = ledger_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     temporary.write_text(json.dumps(result, indent=2, default=str))
     temporary.replace(path)
     return path

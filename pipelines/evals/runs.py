@@ -14,13 +14,13 @@ import polars as pl
 from pipelines.db import connect
 from pipelines.evals import diff, ledger
 from pipelines.evals.diff import DiffError
+from pipelines.names import file_stem
 from pipelines.policy import eval_diff_policy
 from pipelines.report.figures import LAYOUT
 from pipelines.report.pages import (
     chart_html,
     ensure_plotly,
     environment,
-    file_stem,
     write_whole,
 )
 from pipelines.settings import Settings

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -20,22 +21,27 @@ from pipelines.db import connect
 from pipelines.errors import UserError
 from pipelines.ingest import (
     anthropic_billing,
+    content,
     focus,
     lake,
     langfuse,
     native,
     openai_billing,
     otlp,
+    redelivery,
 )
 from pipelines.ingest.detect import detect_format
 from pipelines.ingest.lines import line_batches
-from pipelines.ingest.pages import UnreadablePage, page_batches
+from pipelines.ingest.pages import page_batches
 from pipelines.ingest.records import record_batches
 from pipelines.ingest.seen import SeenRows
-from pipelines.ingest.split import Lineage, ParsedBatch
+from pipelines.ingest.split import Lineage, ParsedBatch, set_plausible_range
+from pipelines.names import file_stem
 from pipelines.schemas import TABLES
 from pipelines.settings import Settings
-from pipelines.validate import DataQuality
+
+if TYPE_CHECKING:  # Great Expectations takes seconds to import: only ingests load it
+    from pipelines.validate import DataQuality
 
 RAW_SUFFIXES = {".json", ".jsonl", ".gz", ".csv", ".parquet", ".ndjson"}
 INGEST_MEMORY_LIMIT = "1GB"  # DuckDB's share; batches are bounded, so this holds for any file
@@ -97,28 +103,40 @@ def ingest_file(
     source_format: str | None = None,
     quality: DataQuality | None = None,
     now: datetime | None = None,
+    again: bool = False,
 ) -> FileResult:
-    """Ingest one file into the lake; a no-op when this exact content was ingested before."""
-    fmt = source_format or detect_format(path)
+    """Ingest one file into the lake; a no-op when this exact content was ingested before
+    (unless `again`). A file whose content breaks the reader is set aside with the
+    reason, never raised: the run goes on with the other files."""
+    try:
+        fmt = source_format or detect_format(path)
+    except Exception as error:  # e.g. a gzip stream cut before its first line ends
+        if _machine_error(error):
+            raise
+        return set_aside(path, settings, f"cannot be read: {describe(error)}")
     if fmt is None:
         return set_aside(
             path, settings, "unrecognised content: not a known trace or billing export"
         )
     sha = lake.file_sha256(path)
     log = lake.read_log(settings.lake_dir)
-    if lake.already_ingested(log, path, sha):
+    if not again and lake.already_ingested(log, path, sha):
         return FileResult(path, fmt, "unchanged")
     now = now or datetime.now(UTC)
     lineage = Lineage(fmt, str(path.resolve()), now)
     staged = lake.StagedFile(settings.lake_dir, path)
-    quality = quality or DataQuality(settings.gx_dir, settings.data_quality_dir)
+    if quality is None:
+        from pipelines.validate import DataQuality
+
+        quality = DataQuality(settings.gx_dir, settings.data_quality_dir)
     rows_read = 0
     con = connect(memory_limit=INGEST_MEMORY_LIMIT)
     try:
+        set_plausible_range(con, settings.plausible_from, settings.plausible_until)
         seen = SeenRows(con, settings.lake_dir, path, log)
         audit = {
             "source_file": lineage.source_file,
-            "run_name": f"{path.name}-{staged.commit_id}",
+            "run_name": f"{file_stem(path.name, 80)}-{staged.commit_id}",
             "at": now,
         }
         for batch in FORMATS[fmt].batches(path):
@@ -129,25 +147,23 @@ def ingest_file(
                 staged.add(TABLES[name], rows)
                 quality.audit(TABLES[name], rows)
             staged.add_data_quality(quality.validate_pending(final=False, **audit))
-            staged.add_quarantine(parsed.quarantine)
+            staged.add_quarantine(_stored_quarantine(parsed.quarantine, settings))
             rows_read += parsed.records_read
         staged.add_data_quality(quality.validate_pending(final=True, **audit))
         _check_conserved(path, rows_read, staged)
         staged.publish()
-        superseded = lake.commit(
-            settings.lake_dir, lake.log_entry(staged, sha, fmt, rows_read, now)
-        )
-    except (pa.ArrowException, UnreadablePage) as error:  # the container itself is unreadable
+        entry = lake.log_entry(staged, sha, fmt, rows_read, now)
+        superseded = lake.commit(settings.lake_dir, entry)
+    except Exception as error:
         staged.discard()
-        return set_aside(path, settings, f"cannot be read as {fmt}: {error}")
-    except Exception:
-        staged.discard()
-        raise
+        quality.discard_pending()
+        if _machine_error(error):
+            raise
+        return set_aside(path, settings, f"cannot be read as {fmt}: {describe(error)}")
     finally:
         con.close()
-    for entry in superseded:
-        lake.remove_version(settings.lake_dir, entry)
-    return FileResult(
+    lake.retire(settings.lake_dir, superseded)
+    result = FileResult(
         path,
         fmt,
         "ingested",
@@ -156,16 +172,62 @@ def ingest_file(
         staged.quarantined,
         tuple(sorted(staged.days)),
     )
+    return _restore_copies(result, entry, superseded, settings, quality, now)
+
+
+def _restore_copies(result, entry, superseded, settings, quality, now) -> FileResult:
+    """When the replaced version held rows the new one does not, ingest again every file
+    whose copies of its rows were quarantined as duplicates (see `redelivery`)."""
+    if not any(redelivery.lost_rows(settings.lake_dir, old, entry) for old in superseded):
+        return result
+    notes = []
+    for source in redelivery.copy_holders(settings.lake_dir, entry["source_file"]):
+        copy = Path(source)
+        if not copy.is_file():
+            notes.append(f"{copy} held copies of its rows but is gone: not restored")
+            continue
+        again = ingest_file(copy, settings, quality=quality, now=now, again=True)
+        notes.append(f"{copy} ingested again to restore its copies ({again.status})")
+    return replace(result, note="; ".join(notes))
+
+
+def _machine_error(error: Exception) -> bool:
+    """An error of the machine (disk full, permissions, memory: an OSError with an errno),
+    not of the file's content, is raised so the caller can retry. Readers raise content
+    errors as OSError too (pyarrow's "Couldn't deserialize thrift", gzip's BadGzipFile),
+    but without an errno."""
+    return isinstance(error, MemoryError) or (
+        isinstance(error, OSError) and error.errno is not None
+    )
+
+
+def describe(error: BaseException) -> str:
+    """An exception in one short line: its type and the first line of its message."""
+    text = str(error).strip().splitlines()
+    message = text[0][:300] if text else ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _stored_quarantine(rows: pa.Table, settings: Settings) -> pa.Table:
+    """Quarantine rows as stored: the raw copy without content (see `content`)."""
+    if settings.keep_content or rows.num_rows == 0:
+        return rows
+    raw = pa.array([content.redact_raw(text) for text in rows["raw"].to_pylist()], pa.string())
+    return rows.set_column(rows.schema.get_field_index("raw"), "raw", raw)
 
 
 def set_aside(path: Path, settings: Settings, reason: str) -> FileResult:
-    """Copy a file that cannot be parsed at all to `lake/quarantine/_files/`, with the
-    reason beside it (`<name>.reason.txt`). The input is the user's: it is never moved,
-    changed or deleted, so each run says again that it is set aside until it is fixed."""
+    """Record a file that cannot be parsed at all in `lake/quarantine/_files/`: a
+    `<name>.reason.txt` naming it (path, SHA-256, reason), and, with `keep_content`, a copy
+    (without it, none: an unreadable file cannot be cleared of prompt content). The input
+    is the user's: never moved, changed or deleted, so each run names it until fixed."""
     target_dir = settings.lake_dir / lake.QUARANTINE_DIR / "_files"
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"{lake.source_key(path)}-{path.name}"
-    target.with_name(target.name + ".reason.txt").write_text(f"{path.resolve()}\n{reason}\n")
+    target = target_dir / f"{lake.source_key(path)}-{file_stem(path.name, 120)}"
+    note = target.with_name(target.name + ".reason.txt")
+    note.write_text(f"{path.resolve()}\nsha256 {lake.file_sha256(path)}\n{reason}\n")
+    if not settings.keep_content:
+        return FileResult(path, None, "set aside", note=f"{reason} (see {note})")
     copying = target.with_name(f".{target.name}.tmp")
     shutil.copyfile(path, copying)
     copying.replace(target)
@@ -182,6 +244,8 @@ def _check_conserved(path: Path, rows_read: int, staged: lake.StagedFile) -> Non
 
 def begin_ingest(settings: Settings) -> DataQuality:
     """Remove the leftovers of a killed run; the GX context this run's files share."""
+    from pipelines.validate import DataQuality
+
     lake.collect_garbage(settings.lake_dir)
     return DataQuality(settings.gx_dir, settings.data_quality_dir)
 

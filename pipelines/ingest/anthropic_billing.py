@@ -9,6 +9,9 @@ default workspace and stays null.
 
 Usage report: `uncached_input_tokens` excludes the cache; `input_tokens` here is
 uncached + cache writes (5m + 1h) + cache reads, the OTel meaning.
+
+A value that does not read quarantines its result naming the field (`pages.cast_problems`);
+sums of counts cannot overflow (`pages.sum_counts_sql`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipelines.ingest import pages, split
-from pipelines.ingest.pages import MONEY_SQL, cast_problems, extras, field
+from pipelines.ingest.pages import MONEY_SQL, cast_problems, extras, field, read_sql, sum_counts_sql
 from pipelines.schemas import BILLING_COSTS, BILLING_USAGE
 
 COST_FORMAT = "anthropic_cost_report"
@@ -37,7 +40,7 @@ def cost_sql(batch: pa.Table) -> str:
     mapping = " ".join(f"when '{k}' then '{v}'" for k, v in TOKEN_TYPES.items())
     used = {"amount", "currency", "workspace_id", "description", "model", "service_tier",
             "token_type"}  # fmt: skip
-    dollars = f"cast(try_cast({amount} as {MONEY_SQL}) * 0.01 as {MONEY_SQL})"
+    dollars = f"cast({read_sql(amount, MONEY_SQL)} * 0.01 as {MONEY_SQL})"
     values = {
         "provider": "'anthropic'",
         "sub_account_id": field(batch, "workspace_id"),
@@ -54,7 +57,8 @@ def cost_sql(batch: pa.Table) -> str:
         "charge_category": "'Usage'",
         "extensions": extras(batch, used),
     }
-    problem = cast_problems(batch, {"amount": ("billed_cost", MONEY_SQL)})
+    casts = {"amount": ("billed_cost", MONEY_SQL)}
+    problem = cast_problems(batch, casts, bounds=pages.BILLING_COSTS_BOUNDS)
     return split.candidates_sql(BILLING_COSTS, values, problem=problem, ordinal="r.ordinal")
 
 
@@ -66,8 +70,11 @@ def usage_sql(batch: pa.Table) -> str:
         "read": ("cache_read_input_tokens", "cache_read_tokens"),
         "output": ("output_tokens", "output_tokens"),
     }
-    count = {k: f"try_cast({field(batch, s)} as bigint)" for k, (s, _) in sources.items()}
-    writes = f"coalesce({count['write_5m']}, 0) + coalesce({count['write_1h']}, 0)"
+    count = {k: read_sql(field(batch, s), "bigint") for k, (s, _) in sources.items()}
+    writes = sum_counts_sql(count["write_5m"], count["write_1h"])
+    all_input = sum_counts_sql(
+        count["uncached"], count["write_5m"], count["write_1h"], count["read"]
+    )
     used = {"uncached_input_tokens", "cache_read_input_tokens", "output_tokens",
             "api_key_id", "workspace_id", "model", "service_tier", "context_window"}  # fmt: skip
     values = {
@@ -79,14 +86,19 @@ def usage_sql(batch: pa.Table) -> str:
         "model": field(batch, "model"),
         "service_tier": field(batch, "service_tier"),
         "context_window": field(batch, "context_window"),
-        "input_tokens": f"{count['uncached']} + {writes} + coalesce({count['read']}, 0)",
+        "input_tokens": f"case when {count['uncached']} is not null then {all_input} end",
         "cache_read_tokens": count["read"],
         "cache_write_tokens": writes,
         "output_tokens": count["output"],
         "details": extras(batch, used),
     }
     casts = {source: (column, "bigint") for source, column in sources.values()}
-    problem = cast_problems(batch, casts, counts=True)
+    problem = cast_problems(
+        batch,
+        casts,
+        bounds=pages.BILLING_USAGE_BOUNDS,
+        non_negative=[s for s, _ in sources.values()],
+    )
     return split.candidates_sql(BILLING_USAGE, values, problem=problem, ordinal="r.ordinal")
 
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.ingest.lines import PARQUET_MAGIC, open_text, starts_with
+from pipelines.ingest.lines import PARQUET_MAGIC, head_text, starts_with
 
-PROBE_CHARS = 65536
+PROBE_BYTES = 65536
 
-# (format, words that must all appear in the file's head: the first PROBE_CHARS
-# characters of text, or a Parquet file's column names). First match wins.
+# (format, words that must all appear in the file's head: the first PROBE_BYTES
+# bytes as text, or a Parquet file's column names). First match wins.
 SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("otlp_json", ('"resourceSpans"',)),
     ("langfuse_observations", ("parent_observation_id", "start_time")),
@@ -29,11 +29,11 @@ SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def file_head(path: Path) -> str:
-    """The text a signature is matched against."""
+    """The text a signature is matched against: a BOM, bad bytes or a cut gzip stream
+    (`lines.RawBytes`) do not hide what the file is."""
     if starts_with(path, PARQUET_MAGIC):
         return "\n".join(pq.read_schema(path).names)
-    with open_text(path) as handle:
-        return handle.read(PROBE_CHARS)
+    return head_text(path, PROBE_BYTES)
 
 
 def detect_format(path: Path) -> str | None:

@@ -72,7 +72,7 @@ def _tags(batch: pa.Table) -> str:
     if "Tags" not in batch.column_names:
         return "cast(null as map(varchar, varchar))"
     if pa.types.is_map(batch.schema.field("Tags").type):
-        return "cast(r.Tags as map(varchar, varchar))"
+        return "try_cast(r.Tags as map(varchar, varchar))"
     return f"try_cast(try_cast({_value(batch, 'Tags')} as json) as map(varchar, varchar))"
 
 

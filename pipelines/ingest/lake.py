@@ -6,16 +6,20 @@ part of the lake only when its commit id is in the log. So an ingest:
 1. stages its files under `lake/_staging/` while it parses,
 2. moves them into their partitions (still invisible: their commit is not logged),
 3. rewrites the log with its row in one `os.replace` — the single commit point,
-4. deletes the files of the version it replaced (`remove_version`).
+4. retires the version it replaced (`retire`): its files stay, out of the lake, until the
+   next warehouse build has swapped in (`release_retired`), so an analyst's open
+   connection to the old warehouse still reads what its views point at.
 A process killed at any moment leaves the lake as before (step 3 not reached) or as
 after; `collect_garbage` removes the leftovers, and the rerun redoes an unlogged file.
-One writer at a time is assumed (the nightly flow); readers never see a partial file.
+One writer at a time (the data dir's lock, `pipelines.lock`); readers never see a
+partial file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import uuid
@@ -32,6 +36,7 @@ import pyarrow.parquet as pq
 from pipelines.schemas import DATA_QUALITY, INGEST_LOG, LAKE_TABLES, QUARANTINE, Table
 
 LOG_FILE = "_ingest_log.parquet"
+RETIRED_FILE = "_retired.json"  # versions replaced since the last build (kept until it)
 STAGING = "_staging"
 QUARANTINE_DIR = "quarantine"
 DATA_QUALITY_DIR = "_data_quality"
@@ -183,16 +188,56 @@ def commit(lake_dir: Path, entry: dict) -> list[dict]:
     return superseded
 
 
-def remove_version(lake_dir: Path, entry: dict) -> None:
-    """Delete the files of a superseded file version, looking only where it wrote: its
-    day partitions, the quarantine folders and the audit folder (not the whole lake)."""
+def version_files(lake_dir: Path, entry: dict, tables: Iterable[Table] = LAKE_TABLES):
+    """The files one file version wrote to `tables`, looking only where it wrote: its day
+    partitions (the quarantine and audit folders too, when asked), never the whole lake."""
     prefix = f"{source_key(Path(entry['source_file']))}-{entry['commit_id']}-"
-    folders = [lake_dir / t.name / f"day={day}" for t in LAKE_TABLES for day in entry["days"]]
-    folders += [p for p in (lake_dir / QUARANTINE_DIR).glob("*") if p.is_dir()]
-    folders.append(lake_dir / DATA_QUALITY_DIR)
-    for folder in folders:
-        for path in folder.glob(f"{prefix}*.parquet"):
-            path.unlink()
+    days = entry["days"] or []
+    folders = []
+    for table in tables:
+        if table is QUARANTINE:
+            folders += [p for p in (lake_dir / QUARANTINE_DIR).glob("*") if p.is_dir()]
+        elif table is DATA_QUALITY:
+            folders.append(lake_dir / DATA_QUALITY_DIR)
+        else:
+            folders += [lake_dir / table.name / f"day={day}" for day in days]
+    return [path for folder in folders for path in sorted(folder.glob(f"{prefix}*.parquet"))]
+
+
+def remove_version(lake_dir: Path, entry: dict) -> None:
+    """Delete every file of a superseded file version."""
+    for path in version_files(lake_dir, entry, (*LAKE_TABLES, QUARANTINE, DATA_QUALITY)):
+        path.unlink(missing_ok=True)
+
+
+def retired(lake_dir: Path) -> list[dict]:
+    """Replaced versions whose files are kept until the next build (see the module doc)."""
+    path = lake_dir / RETIRED_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+
+
+def retire(lake_dir: Path, entries: list[dict]) -> None:
+    """Keep the files of replaced versions until the next build has swapped in."""
+    if not entries:
+        return
+    kept = [{"source_file": e["source_file"], "commit_id": e["commit_id"],
+             "days": list(e["days"] or [])} for e in entries]  # fmt: skip
+    _write_json(lake_dir / RETIRED_FILE, retired(lake_dir) + kept)
+
+
+def release_retired(lake_dir: Path) -> int:
+    """Delete the files of every retired version (the warehouse no longer reads them)."""
+    entries = retired(lake_dir)
+    for entry in entries:
+        remove_version(lake_dir, entry)
+    (lake_dir / RETIRED_FILE).unlink(missing_ok=True)
+    return len(entries)
+
+
+def _write_json(path: Path, value: object) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(value), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _lake_parquet_files(lake_dir: Path) -> Iterable[Path]:
@@ -202,11 +247,12 @@ def _lake_parquet_files(lake_dir: Path) -> Iterable[Path]:
 
 
 def collect_garbage(lake_dir: Path) -> int:
-    """Delete staging leftovers and files of commits the log does not name."""
+    """Delete staging leftovers and files of commits neither the log nor the retired
+    list names."""
     shutil.rmtree(lake_dir / STAGING, ignore_errors=True)
-    for tmp in lake_dir.glob(f".{LOG_FILE}.*"):
+    for tmp in [*lake_dir.glob(f".{LOG_FILE}.*"), *lake_dir.glob(f".{RETIRED_FILE}.*")]:
         tmp.unlink()
-    live = live_commits(read_log(lake_dir))
+    live = live_commits(read_log(lake_dir)) | {e["commit_id"] for e in retired(lake_dir)}
     removed = 0
     for path in _lake_parquet_files(lake_dir):
         if commit_of(path) not in live:

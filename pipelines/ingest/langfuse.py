@@ -14,14 +14,26 @@ three. How Langfuse maps onto the canonical tables:
   canonical counts follow OTel (input includes cached, output includes reasoning).
 - a legacy trace row becomes the trace's root `invoke_agent` span (zero duration).
 - `latency` is ignored (its unit changed in 2026); durations come from the timestamps.
+- a value that is present but does not read quarantines its record, naming the canonical
+  column: a time that is no timestamp, a usage count that is no whole number >= 0 (1e30,
+  2^63, "NaN", "abc", true, -5), a cost or score that is no number, usage or cost details
+  that are no JSON object. Sums of counts cannot overflow.
+- content (`input`, `output`, `metadata`, `model_parameters`, `status_message`) is kept
+  only with `keep_content`; otherwise it becomes `langfuse.<field>.chars` / `.sha256`
+  (`content`), and of `metadata` only the keys fleetledger reads (`METADATA_KEYS`,
+  `fleet.*`) stay, as attributes of their own names.
+- scores are deduplicated like spans: a score already stored (same trace, observation,
+  name and time) is quarantined as a duplicate.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from pipelines.db import sql_identifier
+from pipelines.db import sql_identifier, sql_string
 from pipelines.ingest import split
+from pipelines.ingest.content import is_content_key, summary_entries_sql
+from pipelines.ingest.pages import read_sql, sum_counts_sql
 from pipelines.ingest.seen import SeenRows
 from pipelines.ingest.split import Lineage, ParsedBatch
 from pipelines.schemas import EVALUATIONS, SPANS, Table
@@ -86,7 +98,7 @@ TRACE_FIELDS = (
     "input",
     "output",
 )
-ATTRIBUTE_FIELDS = (
+ATTRIBUTE_FIELDS = (  # kept as `langfuse.<field>`; content ones only as summaries
     "type",
     "name",
     "level",
@@ -100,8 +112,38 @@ ATTRIBUTE_FIELDS = (
     "model_parameters",
     "tool_call_names",
     "version",
+    "input",
+    "output",
 )
-CONTENT_FIELDS = ("input", "output")
+TRACE_ATTRIBUTE_FIELDS = ("environment", "user_id", "release", "version", "tags", "input", "output")
+# Metadata keys the parser reads (agent, provider, response id, tier) and the warehouse
+# reads (`fleet.*`): kept as attributes of their own names; the rest of metadata is content.
+METADATA_KEYS = (
+    "gen_ai.agent.name",
+    "gen_ai.agent.version",
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "ls_provider",
+    "gen_ai.response.id",
+    "service_tier",
+)
+# usage_details keys read, each with the canonical column it fills. Langfuse's own names
+# first, then those integrations pass through from the provider. `total` only tells
+# disjoint counts from inclusive ones, which changes input_tokens.
+USAGE_KEYS = {
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "total": "input_tokens",
+    "input_cached_tokens": "cache_read_tokens",
+    "cache_read_input_tokens": "cache_read_tokens",
+    "input_cache_read": "cache_read_tokens",
+    "cache_creation_input_tokens": "cache_write_tokens",
+    "input_cache_creation": "cache_write_tokens",
+    "input_cache_write": "cache_write_tokens",
+    "output_reasoning_tokens": "reasoning_tokens",
+    "reasoning_tokens": "reasoning_tokens",
+    "output_reasoning": "reasoning_tokens",
+}
 
 
 def _ensure(batch: pa.Table, fields: tuple[str, ...]) -> pa.Table:
@@ -154,31 +196,78 @@ def _timestamp(batch: pa.Table, name: str) -> str:
     kind = batch.schema.field(name).type
     if pa.types.is_timestamp(kind):
         return f"{sql_identifier(name)}::timestamptz"
-    return f"try_cast(nullif({sql_identifier(name)}, '') as timestamptz)"  # zone-less text is UTC
+    return f"try_cast({_text(batch, name)} as timestamptz)"  # zone-less text is UTC
 
 
 def _unreadable_time(batch: pa.Table, field: str, parsed: str, column: str) -> str:
-    """The parse problem of a time field that is present but not a timestamp."""
+    """A `when` clause: the parse problem of a time field present but not a timestamp."""
     text = _text(batch, field)
     return (
-        f"case when {parsed} is null and {text} is not null "
-        f"then '{column}|{field} is not a timestamp: ' || {text} end"
+        f"when {parsed} is null and {text} is not null "
+        f"then '{column}|{field} is not a timestamp: ' || left({text}, 200)"
     )
 
 
+def _unreadable(value: str, read: str, column: str, label: str, kind: str) -> str:
+    """A `when` clause: the parse problem of a value present (`value`, text) whose reading
+    (`read`) is NULL: '<column>|<label> cannot be read as <kind>: <value>'."""
+    return (
+        f"when {value} is not null and {read} is null "
+        f"then '{column}|{label} cannot be read as {kind}: ' || left({value}, 200)"
+    )
+
+
+def _object(batch: pa.Table, name: str) -> str:
+    """SQL for a JSON-object field as map(varchar, json): empty when absent or JSON null,
+    NULL when present but no object (see `_not_an_object`)."""
+    if name not in batch.column_names:
+        return "map()::map(varchar, json)"
+    value = _json(batch, name)
+    return (
+        f"case when {_text(batch, name)} is null or json_type({value}) = 'NULL' "
+        f"then map()::map(varchar, json) else try_cast({value} as map(varchar, json)) end"
+    )
+
+
+def _not_an_object(batch: pa.Table, name: str, parsed: str, column: str) -> str:
+    """A `when` clause: the parse problem of a field present but not a JSON object."""
+    return (
+        f"when {parsed} is null "
+        f"then '{column}|{name} is not a JSON object: ' || left({_text(batch, name)}, 200)"
+    )
+
+
+def _problem(*whens: str) -> str:
+    """The first of `whens` that holds, as 'field|reason', else NULL."""
+    return f"case {' '.join(whens)} end"
+
+
 def _attributes(batch: pa.Table, fields: tuple[str, ...], keep_content: bool) -> str:
-    entries = [f"{{k: 'langfuse.{f}', v: {_text(batch, f)}}}" for f in fields]
-    for f in CONTENT_FIELDS:
-        if f not in batch.column_names:
-            continue
-        text = _text(batch, f)
-        if keep_content:
-            entries.append(f"{{k: 'langfuse.{f}', v: {text}}}")
+    """`langfuse.<field>` of `fields`, and the metadata (`meta`, its map): whole with
+    `keep_content`, else only its `METADATA_KEYS` and `fleet.*` keys, and a summary of all
+    of it. A content field (`content.is_content_key`) is kept only as its summary unless
+    `keep_content`; which fields those are is known here, so no row is matched."""
+    text = _text(batch, "metadata")
+    if keep_content:  # the metadata's keys; metadata that is no object as it is
+        kept = "meta"
+        not_object = f"try_cast({_json(batch, 'metadata')} as map(varchar, varchar)) is null"
+        whole = f"case when {not_object} then {text} end"
+    else:
+        names = ", ".join(sql_string(k) for k in METADATA_KEYS)
+        kept = (
+            f"map_from_entries(list_filter(map_entries(meta), "
+            f"lambda e: e.key in ({names}) or starts_with(e.key, 'fleet.')))"
+        )
+        whole = f"nullif({text}, '{{}}')"
+    entries = []
+    for key, value in [*((f"langfuse.{f}", _text(batch, f)) for f in fields),
+                       ("langfuse.metadata", whole)]:  # fmt: skip
+        if keep_content or not is_content_key(key):
+            entries.append(f"[{{k: {sql_string(key)}, v: {value}}}]")
         else:
-            entries.append(f"{{k: 'langfuse.{f}.chars', v: cast(length({text}) as varchar)}}")
-            entries.append(f"{{k: 'langfuse.{f}.sha256', v: sha256({text})}}")
-    own = f"map_from_entries(list_filter([{', '.join(entries)}], lambda e: e.v is not null))"
-    return f"map_concat({_json_map(batch, 'metadata', 'varchar')}, {own})"
+            entries.append(summary_entries_sql(sql_string(key), value))
+    own = f"list_filter(flatten([{', '.join(entries)}]), lambda e: e.v is not null)"
+    return f"map_concat({kept}, map_from_entries({own}))"
 
 
 def _json_map(batch: pa.Table, name: str, value_type: str) -> str:
@@ -187,35 +276,77 @@ def _json_map(batch: pa.Table, name: str, value_type: str) -> str:
     return f"coalesce(try_cast({_json(batch, name)} as {kind}), map()::{kind})"
 
 
+def _usage_counts() -> tuple[str, list[str]]:
+    """SQL columns `n_<key>` reading each `USAGE_KEYS` key of the usage map `u` as a count,
+    and the `when` clauses of the values present that are not one."""
+    columns, whens = [], []
+    for key, column in USAGE_KEYS.items():
+        value = f"(u[{sql_string(key)}] ->> '$')"
+        count = read_sql(value, "bigint")
+        columns.append(f"case when {count} >= 0 then {count} end as n_{key}")
+        whens.append(_unreadable(value, f"n_{key}", column, f"usage_details.{key}", "a count"))
+    return ",\n            ".join(columns), whens
+
+
+def _first_count(*keys: str) -> str:
+    """The first of the usage keys present, read as a count."""
+    names = [f"n_{key}" for key in keys]
+    return f"coalesce({', '.join(names)})" if len(names) > 1 else names[0]
+
+
 def _observation_sql(batch: pa.Table, keep_content: bool) -> str:
     attributes = _attributes(batch, ATTRIBUTE_FIELDS, keep_content)
+    counts, count_problems = _usage_counts()
+    cost = "(c['total'] ->> '$')"
+    name = _text(batch, "name")
+    cache_write = _first_count(
+        "cache_creation_input_tokens", "input_cache_creation", "input_cache_write"
+    )
+    problem = _problem(
+        _unreadable_time(batch, "start_time", "start_at", "started_at"),
+        _unreadable_time(batch, "end_time", "end_at", "ended_at"),
+        _not_an_object(batch, "usage_details", "u", "input_tokens"),
+        *count_problems,
+        _unreadable(_text(batch, "total_cost"), "total_cost_usd", "reported_cost_usd",
+                    "total_cost", "a number"),
+        _not_an_object(batch, "cost_details", "c", "reported_cost_usd"),
+        _unreadable(cost, "details_cost_usd", "reported_cost_usd", "cost_details.total",
+                    "a number"),
+    )  # fmt: skip
     return f"""
     create or replace temp view lf_candidates as
     with r as (
-        select {_fields(batch)}, {_json_map(batch, "usage_details", "double")} as u,
+        select {_fields(batch)}, {_object(batch, "usage_details")} as u,
+            {_object(batch, "cost_details")} as c,
             {_json_map(batch, "metadata", "varchar")} as meta,
             {_timestamp(batch, "start_time")} as start_at,
             {_timestamp(batch, "end_time")} as end_at,
             {_text(batch, "type")} as kind
         from lf_records as r where row_problem is null
     ),
+    counted as (
+        select *,
+            {counts},
+            {read_sql(_text(batch, "total_cost"), "double")} as total_cost_usd,
+            {read_sql(cost, "double")} as details_cost_usd
+        from r
+    ),
     tokens as (
         select *,
-            cast(coalesce(u['input_cached_tokens'], u['cache_read_input_tokens'],
-                u['input_cache_read']) as bigint) as cache_read,
-            cast(coalesce(u['cache_creation_input_tokens'], u['input_cache_creation'],
-                u['input_cache_write']) as bigint) as cache_write,
-            cast(coalesce(u['output_reasoning_tokens'], u['reasoning_tokens'],
-                u['output_reasoning']) as bigint) as reasoning,
-            u['total'] is not null and u['total'] = coalesce(u['input'], 0)
-                + coalesce(u['output'], 0) as details_included
-        from r
+            {_first_count("input_cached_tokens", "cache_read_input_tokens", "input_cache_read")}
+                as cache_read,
+            {cache_write} as cache_write,
+            {_first_count("output_reasoning_tokens", "reasoning_tokens", "output_reasoning")}
+                as reasoning,
+            n_total is not null and n_total::hugeint = coalesce(n_input, 0)::hugeint
+                + coalesce(n_output, 0) as details_included
+        from counted
     )
     select
         {_hex_id(_text(batch, "trace_id"), 32)} as trace_id,
         {_hex_id(_text(batch, "id"), 16)} as span_id,
         {_hex_id(_text(batch, "parent_observation_id"), 16)} as parent_span_id,
-        coalesce(meta['gen_ai.agent.name'], case when kind = 'AGENT' then {_text(batch, "name")} end,
+        coalesce(meta['gen_ai.agent.name'], case when kind = 'AGENT' then {name} end,
             {_text(batch, "trace_name")}) as agent_name,
         coalesce(meta['gen_ai.agent.version'], {_text(batch, "version")}) as agent_version,
         {_text(batch, "session_id")} as conversation_id,
@@ -229,40 +360,40 @@ def _observation_sql(batch: pa.Table, keep_content: bool) -> str:
         meta['gen_ai.response.id'] as response_id,
         start_at as started_at,
         coalesce(end_at, start_at) as ended_at,
-        (epoch_us(coalesce(end_at, start_at)) - epoch_us(start_at)) / 1000.0 as duration_ms,
-        cast(u['input'] as bigint) + case when details_included then 0
-            else coalesce(cache_read, 0) + coalesce(cache_write, 0) end as input_tokens,
-        cast(u['output'] as bigint) + case when details_included then 0
-            else coalesce(reasoning, 0) end as output_tokens,
+        (epoch_us(coalesce(end_at, start_at))::hugeint - epoch_us(start_at)) / 1000.0
+            as duration_ms,
+        case when n_input is not null then case when details_included
+            then n_input else {sum_counts_sql("n_input", "cache_read", "cache_write")} end
+        end as input_tokens,
+        case when n_output is not null then case when details_included
+            then n_output else {sum_counts_sql("n_output", "reasoning")} end
+        end as output_tokens,
         cache_read as cache_read_tokens,
         cache_write as cache_write_tokens,
         reasoning as reasoning_tokens,
         case when {_text(batch, "level")} = 'ERROR' then 'error' else 'unset' end as status,
         null as error_type,
-        case when kind = 'TOOL' then {_text(batch, "name")} end as tool_name,
+        case when kind = 'TOOL' then {name} end as tool_name,
         meta['service_tier'] as service_tier,
-        coalesce(try_cast({_text(batch, "total_cost")} as double),
-            try_cast({_json(batch, "cost_details")} as map(varchar, double))['total'])
-            as reported_cost_usd,
+        coalesce(total_cost_usd, details_cost_usd) as reported_cost_usd,
         map_concat({attributes}, map_from_entries(list_filter([
             {{k: 'langfuse.trace_id', v: {_text(batch, "trace_id")}}},
             {{k: 'langfuse.id', v: {_text(batch, "id")}}}], lambda e: e.v is not null)))
             as attributes,
         line_no, 0 as ordinal,
-        {_unreadable_time(batch, "start_time", "start_at", "started_at")} as parse_problem
+        {problem} as parse_problem
     from tokens
-    """  # noqa: E501
+    """
 
 
 def _trace_sql(batch: pa.Table, keep_content: bool) -> str:
-    attributes = _attributes(
-        batch, ("environment", "user_id", "release", "version", "tags"), keep_content
-    )
+    attributes = _attributes(batch, TRACE_ATTRIBUTE_FIELDS, keep_content)
     return f"""
     create or replace temp view lf_candidates as
     with r as (
-        select {_fields(batch)}, {_timestamp(batch, "timestamp")} as stamped_at from lf_records as r
-        where row_problem is null
+        select {_fields(batch)}, {_timestamp(batch, "timestamp")} as stamped_at,
+            {_json_map(batch, "metadata", "varchar")} as meta
+        from lf_records as r where row_problem is null
     )
     select
         {_hex_id(_text(batch, "id"), 32)} as trace_id,
@@ -281,17 +412,25 @@ def _trace_sql(batch: pa.Table, keep_content: bool) -> str:
         map_concat({attributes}, map {{'langfuse.record': 'trace',
             'langfuse.trace_id': {_text(batch, "id")}}}) as attributes,
         line_no, 0 as ordinal,
-        {_unreadable_time(batch, "timestamp", "stamped_at", "started_at")} as parse_problem
+        {_problem(_unreadable_time(batch, "timestamp", "stamped_at", "started_at"))}
+            as parse_problem
     from r
     """
 
 
 def _score_sql(batch: pa.Table, keep_content: bool) -> str:
+    value = f"case when is_numeric then {_text(batch, 'value')} end"  # read when numeric
+    problem = _problem(
+        _unreadable_time(batch, "timestamp", "stamped_at", "evaluated_at"),
+        _unreadable(value, "value_number", "score_value", "value", "a number"),
+    )
     return f"""
     create or replace temp view lf_candidates as
     with r as (
         select {_fields(batch)}, {_timestamp(batch, "timestamp")} as stamped_at,
-            {_text(batch, "data_type")} as data_type_text
+            coalesce({_text(batch, "data_type")}, 'NUMERIC') in ('NUMERIC', 'BOOLEAN')
+                as is_numeric,
+            {read_sql(_text(batch, "value"), "double")} as value_number
         from lf_records as r where row_problem is null
     )
     select
@@ -300,14 +439,13 @@ def _score_sql(batch: pa.Table, keep_content: bool) -> str:
         {_text(batch, "session_id")} as conversation_id,
         null as response_id,
         {_text(batch, "name")} as name,
-        case when coalesce(data_type_text, 'NUMERIC') in ('NUMERIC', 'BOOLEAN')
-            then try_cast({_text(batch, "value")} as double) end as score_value,
+        case when is_numeric then value_number end as score_value,
         {_text(batch, "string_value")} as score_label,
         case {_text(batch, "source")} when 'ANNOTATION' then 'human'
             when 'EVAL' then 'llm_judge' else lower({_text(batch, "source")}) end as source,
         stamped_at as evaluated_at,
         line_no, 0 as ordinal,
-        {_unreadable_time(batch, "timestamp", "stamped_at", "evaluated_at")} as parse_problem
+        {problem} as parse_problem
     from r
     """
 
@@ -332,9 +470,7 @@ def _parser(table: Table, fields: tuple[str, ...], candidates_sql):
         try:
             con.execute(HEX_ID_MACRO)
             con.execute(candidates_sql(batch, keep_content))
-            checked = split.check(
-                con, "lf_candidates", table, seen=seen if table is SPANS else None
-            )
+            checked = split.check(con, "lf_candidates", table, seen=seen)
             return ParsedBatch(
                 rows={table.name: split.accepted(con, checked, table, lineage)},
                 quarantine=pa.concat_tables(

@@ -6,6 +6,11 @@ exact decimals. A line item such as `gpt-4o-mini-2024-07-18, cached input` gives
 and token type. Usage: `input_tokens` already includes cached and cache-write tokens
 (OTel semantics); a `batch` bucket gets service tier `batch`. Fields a query did not
 group by are null and stay null.
+
+A value that does not read quarantines its result naming the field: bucket times that are
+no time (unix seconds of 1e20), an amount or quantity that is no number, a count that is
+no whole number (`pages.cast_problems`). A cost's `quantity` is never negative here (FOCUS
+corrections may be); an absurd one breaks the schema's bound.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipelines.ingest import pages, split
-from pipelines.ingest.pages import MONEY_SQL, cast_problems, extras, field
+from pipelines.ingest.pages import MONEY_SQL, cast_problems, extras, field, read_sql
 from pipelines.schemas import BILLING_COSTS, BILLING_USAGE
 
 COSTS_FORMAT = "openai_costs"
@@ -45,10 +50,10 @@ def costs_sql(batch: pa.Table) -> str:
         "then 'batch' end",
         "charge_period_start": pages.BUCKET_START_SQL,
         "charge_period_end": pages.BUCKET_END_SQL,
-        "consumed_quantity": f"try_cast({field(batch, 'quantity')} as double)",
+        "consumed_quantity": read_sql(field(batch, "quantity"), "double"),
         "consumed_unit": field(batch, "quantity_unit"),
-        "billed_cost": f"try_cast({amount} as {MONEY_SQL})",
-        "effective_cost": f"try_cast({amount} as {MONEY_SQL})",
+        "billed_cost": read_sql(amount, MONEY_SQL),
+        "effective_cost": read_sql(amount, MONEY_SQL),
         "billing_currency": f"upper(trim({field(batch, 'amount.currency')}))",
         "charge_category": "'Usage'",
         "extensions": extras(batch, used),
@@ -57,9 +62,10 @@ def costs_sql(batch: pa.Table) -> str:
         "amount.value": ("billed_cost", MONEY_SQL),
         "quantity": ("consumed_quantity", "double"),
     }
-    return split.candidates_sql(
-        BILLING_COSTS, values, problem=cast_problems(batch, casts), ordinal="r.ordinal"
+    problem = cast_problems(
+        batch, casts, bounds=pages.BILLING_COSTS_BOUNDS, non_negative=("quantity",)
     )
+    return split.candidates_sql(BILLING_COSTS, values, problem=problem, ordinal="r.ordinal")
 
 
 def usage_sql(batch: pa.Table) -> str:
@@ -80,14 +86,11 @@ def usage_sql(batch: pa.Table) -> str:
         "model": field(batch, "model"),
         "service_tier": f"case when {field(batch, 'batch')} = 'true' then 'batch' "
         f"else {field(batch, 'service_tier')} end",
-        **{
-            column: f"try_cast({field(batch, source)} as bigint)"
-            for source, column in counts.items()
-        },
+        **{column: read_sql(field(batch, source), "bigint") for source, column in counts.items()},
         "details": extras(batch, used),
     }
     casts = {source: (column, "bigint") for source, column in counts.items()}
-    problem = cast_problems(batch, casts, counts=True)
+    problem = cast_problems(batch, casts, bounds=pages.BILLING_USAGE_BOUNDS, non_negative=counts)
     return split.candidates_sql(BILLING_USAGE, values, problem=problem, ordinal="r.ordinal")
 
 

@@ -20,7 +20,16 @@ import pyarrow as pa
 
 from pipelines.db import sql_identifier, sql_string
 from pipelines.ingest.seen import SeenRows, key_sql
-from pipelines.schemas import LINEAGE, MONEY, QUARANTINE, STRING_MAP, TIMESTAMP, Table
+from pipelines.schemas import (
+    LINEAGE,
+    MONEY,
+    PLAUSIBLE_FROM,
+    PLAUSIBLE_UNTIL,
+    QUARANTINE,
+    STRING_MAP,
+    TIMESTAMP,
+    Table,
+)
 
 SQL_TYPES = {  # the DuckDB type of each canonical column type
     pa.string(): "varchar",
@@ -37,6 +46,23 @@ LINE_RAW_SQL = f"""
 select line_no, 0 as ordinal, to_json(r)::varchar as raw
 from {RECORDS} as r semi join {{rows}} using (line_no)
 """
+
+
+def plausible_bound_sql(variable: str, default: datetime) -> str:
+    """A plausible-range bound: the connection's variable (see `set_plausible_range`),
+    else the schema's default."""
+    return f"coalesce(getvariable('{variable}'), timestamptz '{default.isoformat()}')"
+
+
+PLAUSIBLE_FROM_SQL = plausible_bound_sql("plausible_from", PLAUSIBLE_FROM)
+PLAUSIBLE_UNTIL_SQL = plausible_bound_sql("plausible_until", PLAUSIBLE_UNTIL)
+
+
+def set_plausible_range(con, earliest: datetime, until: datetime) -> None:
+    """Set the timestamps a parse on `con` accepts: earliest <= t < until."""
+    con.execute("set variable plausible_from = $t::timestamptz", {"t": earliest})
+    con.execute("set variable plausible_until = $t::timestamptz", {"t": until})
+
 
 LINEAGE_SQL = ", ".join(f"${c.name} as {c.name}" for c in LINEAGE).replace(
     "$ingested_at as", "$ingested_at::timestamptz as"
@@ -76,10 +102,27 @@ def problem_sql(table: Table) -> str:
                 f"when {ref} not in ({values}) "
                 f"then '{name}|must be one of {'/'.join(column.allowed)}, got ' || {ref}"
             )
+        if column.type == pa.float64():
+            whens.append(
+                f"when isnan({ref}) or isinf({ref}) "
+                f"then '{name}|must be a finite number, got ' || {ref}"
+            )
+        if column.type == TIMESTAMP:
+            whens.append(
+                f"when {ref} < {PLAUSIBLE_FROM_SQL} or {ref} >= {PLAUSIBLE_UNTIL_SQL} "
+                f"then '{name}|must be on or after ' || strftime({PLAUSIBLE_FROM_SQL}, "
+                f"'%Y-%m-%d') || ' and before ' || strftime({PLAUSIBLE_UNTIL_SQL}, '%Y-%m-%d') "
+                f"|| ' (FLEETLEDGER_PLAUSIBLE_FROM/_UNTIL), got ' || {ref}"
+            )
         if column.min_value is not None:
             whens.append(
                 f"when {ref} < {column.min_value} "
                 f"then '{name}|must be at least {column.min_value:g}, got ' || {ref}"
+            )
+        if column.max_value is not None:
+            whens.append(
+                f"when {ref} > {column.max_value} "
+                f"then '{name}|must be at most {column.max_value:g}, got ' || {ref}"
             )
         if column.after:
             other = sql_identifier(column.after)

@@ -73,15 +73,17 @@ def quadrant(agents: pl.DataFrame) -> go.Figure:
 
 
 def spend_over_time(spend: pl.DataFrame, by: str) -> go.Figure:
-    """Weekly computed spend stacked by `by` (agent_name or model)."""
-    weekly = spend.group_by("week_start", by).agg(pl.col("cost_usd").sum()).sort("week_start", by)
+    """Weekly computed spend stacked by `by` (agent_name or model); calls with no agent
+    or model form their own stack, labelled as such."""
+    label = "agent" if by == "agent_name" else "model"
+    named = spend.with_columns(pl.col(by).fill_null(f"(no {label})"))
+    weekly = named.group_by("week_start", by).agg(pl.col("cost_usd").sum()).sort("week_start", by)
     fig = go.Figure()
     for name in sorted(weekly[by].unique().to_list()):
         part = weekly.filter(pl.col(by) == name)
         fig.add_bar(
             x=part["week_start"].to_list(), y=part["cost_usd"].round(2).to_list(), name=name
         )
-    label = "agent" if by == "agent_name" else "model"
     fig.update_layout(
         barmode="stack", title=f"Computed spend per week, by {label}", height=380,
         yaxis_title="USD", **LAYOUT,

@@ -3,8 +3,7 @@ as divs, safe file names, plotly.js written once, and whole-or-nothing page writ
 
 from __future__ import annotations
 
-import hashlib
-import re
+import uuid
 from pathlib import Path
 
 import plotly.offline
@@ -50,22 +49,6 @@ def chart_html(fig, div_id: str) -> Markup:
     return Markup(html)
 
 
-def safe_name(text: str) -> str:
-    """`text` (from data) as a file name: runs of anything but letters, digits, `.`, `_`
-    and `-` become `-`; no leading or trailing dots or dashes."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")
-
-
-def file_stem(text: str, limit: int = 80) -> str:
-    """A file name stem for `text` (from data) that stays in its folder: safe_name, cut to
-    `limit`, with a hash of `text` when anything had to change, so two names that differ
-    only in unsafe characters never share a file."""
-    safe = safe_name(text)[:limit] or "unnamed"
-    if safe == text:
-        return safe
-    return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-
-
 def ensure_plotly(folder: Path) -> str:
     """plotly.js, written once into `folder`; returns the name pages load it by."""
     target = folder / PLOTLY_FILE
@@ -76,6 +59,6 @@ def ensure_plotly(folder: Path) -> str:
 
 def write_whole(path: Path, text: str) -> None:
     """Write whole or not at all: a re-run never leaves a half-written page."""
-    partial = path.with_name(f".{path.name}.partial")
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from pipelines.db import connect
 from pipelines.errors import UserError
+from pipelines.names import safe_name
 from pipelines.periods import MONTH
 from pipelines.policy import portfolio_policy
 from pipelines.report import data_quality, figures, queries
@@ -25,7 +26,6 @@ from pipelines.report.pages import (
     chart_html,
     ensure_plotly,
     environment,
-    safe_name,
     write_whole,
 )
 from pipelines.settings import Settings

@@ -328,7 +328,8 @@ def test_a_file_that_is_not_a_page_is_set_aside(settings):
     assert result.status == "set aside"
     assert "not a JSON document" in result.note
     assert path.read_text() == truncated  # the input stays where it was, unchanged
-    (copy,) = (settings.lake_dir / "quarantine" / "_files").glob("*-costs.json")
-    assert copy.read_text() == truncated
-    reason = copy.with_name(copy.name + ".reason.txt").read_text().splitlines()
-    assert reason[0] == str(path.resolve()) and "not a JSON document" in reason[1]
+    # Named with its reason; no copy without keep_content (it may hold prompt content).
+    (note,) = (settings.lake_dir / "quarantine" / "_files").glob("*-costs.json.reason.txt")
+    reason = note.read_text().splitlines()
+    assert reason[0] == str(path.resolve()) and "not a JSON document" in reason[-1]
+    assert not note.with_name(note.name.removesuffix(".reason.txt")).exists()

@@ -9,7 +9,8 @@ import duckdb
 import pyarrow.parquet as pq
 
 from pipelines.ingest import ingest_file, ingest_paths
-from pipelines.ingest.lake import read_log
+from pipelines.ingest.lake import live_files, read_log
+from pipelines.schemas import QUARANTINE, SPANS
 from tests.otlp_builder import line, span
 
 T0 = datetime(2026, 10, 5, 12, 0, 0)
@@ -23,11 +24,13 @@ BAD_SPANS = line(
 
 
 def _quarantine(settings) -> list[tuple]:
-    if not any((settings.lake_dir / "quarantine").glob("*/*.parquet")):
+    """The live quarantine (a replaced version's files are kept until the next build)."""
+    files = [str(p) for p in live_files(settings.lake_dir, QUARANTINE)]
+    if not files:
         return []
     return duckdb.sql(
-        "select line_no, record_index, field, reason from read_parquet($glob) order by all",
-        params={"glob": str(settings.lake_dir / "quarantine" / "*" / "*.parquet")},
+        "select line_no, record_index, field, reason from read_parquet($files) order by all",
+        params={"files": files},
     ).fetchall()
 
 
@@ -70,7 +73,7 @@ def test_a_changed_file_replaces_exactly_its_own_rows(settings):
     ingest_paths([settings.raw_dir], settings)
     path.write_text(line(span(TRACE, "c7ad6b7169203331", T0, 5)) + "\n")
     ingest_file(path, settings)
-    rows = pq.read_table(settings.lake_dir / "spans").to_pylist()
+    rows = pq.ParquetDataset(live_files(settings.lake_dir, SPANS)).read().to_pylist()
     assert sorted((r["span_id"], r["source_file"].rsplit("/", 1)[1]) for r in rows) == [
         ("b7ad6b7169203331", "other.jsonl"),
         ("c7ad6b7169203331", "changing.jsonl"),

@@ -22,7 +22,7 @@ def test_suite_is_generated_from_the_column_rules():
     ]
     assert "column_values_to_be_in_set(status)" in labels
     assert "column_values_to_be_between(input_tokens)" in labels
-    assert len(labels) == 17  # 7 required, 3 patterns, 1 value set, 6 lower bounds
+    assert len(labels) == 18  # 7 required, 3 patterns, 1 value set, 7 ranges (+ cost)
 
 
 def test_every_file_is_audited_per_day_and_data_docs_are_written(settings, otlp_fixture):
@@ -31,7 +31,7 @@ def test_every_file_is_audited_per_day_and_data_docs_are_written(settings, otlp_
     rows = pq.read_table(settings.lake_dir / "_data_quality").to_pylist()
     assert {(r["table_name"], r["day"]) for r in rows} == {("spans", "2026-11-21")}
     assert all(r["success"] and r["element_count"] == 7 for r in rows)
-    assert len(rows) == 17
+    assert len(rows) == 18
     assert (settings.data_quality_dir / "index.html").exists()
 
 
