@@ -40,8 +40,8 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)  ## benchmarks: ratios against a floor measured in the same run
-	$(BIN)/python -m tests.bench
+bench: $(STAMP)  ## benchmarks: ratios against a floor measured in the same run (BENCH_ARGS=--quick: ~10 min)
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 lock:  ## re-resolve requirements.lock (needs uv: pip install uv)
 	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \

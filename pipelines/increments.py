@@ -9,7 +9,8 @@ build_files). The next build is
   removed (its old rows cannot be found without it),
 - `incremental` otherwise: the touched traces are those in the new span and score files;
   closed over cases (every trace of a touched case, every case of a touched trace, using
-  the previous build's fct_case_traces), so each case is recomputed whole.
+  the previous build's fct_case_traces), so each case is recomputed whole. They are
+  built in batches of whole cases like a full build (`pipelines.batches`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.db import create_tables, read_parquet_sql, sql_identifier
+from pipelines.db import create_tables, read_parquet_sql
 from pipelines.evals import ledger
 from pipelines.ingest import lake
 from pipelines.models import SQL_DIR
@@ -31,10 +32,10 @@ from pipelines.schemas import EVALUATIONS, SPANS
 from pipelines.settings import Settings
 
 CONFIG_FILES = ("agents.yaml", "prices.yaml", "policy.yaml", "models.yaml", "models.local.yaml")
+# the code a build's result depends on (a glob names every module of a package)
 BUILD_CODE = ("schemas.py", "models.py", "warehouse.py", "increments.py", "batches.py",
-              "pricing.py", "registry.py", "policy.py", "drift/marts.py", "drift/numeric.py",
-              "drift/windows.py", "drift/stats.py", "portfolio.py", "verdicts.py",
-              "retirements.py", "evals/ledger.py", "comparisons.py",
+              "pricing.py", "registry.py", "policy.py", "drift/*.py", "portfolio.py",
+              "verdicts.py", "retirements.py", "evals/ledger.py", "comparisons.py",
               "evals/compare.py")  # fmt: skip
 MAX_CLOSURE_ROUNDS = 20
 
@@ -96,13 +97,15 @@ class Plan:
 class Touched:
     days: list[date] = field(default_factory=list)
     n_traces: int | None = None  # None: every trace
+    new_span_files: list[Path] | None = None  # None: every span file is new (a full build)
 
 
 def fingerprint(settings: Settings) -> str:
     """Hash of everything besides the lake that a build's result depends on."""
     digest = hashlib.sha256()
     code_dir = Path(__file__).resolve().parent
-    parts = [*sorted(SQL_DIR.rglob("*.sql")), *(code_dir / name for name in BUILD_CODE)]
+    code = [path for name in BUILD_CODE for path in sorted(code_dir.glob(name))]
+    parts = [*sorted(SQL_DIR.rglob("*.sql")), *code]
     parts += [settings.config_dir / name for name in CONFIG_FILES]
     parts += ledger.ledger_files(settings.data_dir)  # the eval diffs that gate changes
     for path in parts:
@@ -156,32 +159,34 @@ def plan(previous: State | None, live: set[str], current: str, full: bool) -> Pl
     return Plan("incremental", reason, live, frozenset(new), current)
 
 
-def select_slice(con, plan: Plan, catalog: str, lake_dir: Path, log: pa.Table) -> Touched:
-    """Point the slice catalog's `lake_spans` and `lake_evaluations` at the traces an
-    incremental build touches, and return the touched days."""
-    span_files = lake.live_files(lake_dir, SPANS, log=log)
-    new_spans = [p for p in span_files if lake.commit_of(p) in plan.new_commits]
-    new_scores = [
-        p
-        for p in lake.live_files(lake_dir, EVALUATIONS, log=log)
-        if lake.commit_of(p) in plan.new_commits
-    ]
-    con.execute("create table slice.main.touched_traces (trace_id varchar)")
-    con.execute("create table slice.main.touched_conversations (conversation_id varchar)")
+def new_files(plan: Plan, lake_dir: Path, log: pa.Table, table) -> list[Path]:
+    """The live files of a lake table that came with the plan's new commits."""
+    files = lake.live_files(lake_dir, table, log=log)
+    return [p for p in files if lake.commit_of(p) in plan.new_commits]
+
+
+def select_touched(con, plan: Plan, lake_dir: Path, log: pa.Table) -> Touched:
+    """Tables `temp.main.touched_traces` and `temp.main.touched_conversations`: the traces
+    and cases an incremental build recomputes (closed over cases); returns the days they
+    live on."""
+    new_spans = new_files(plan, lake_dir, log, SPANS)
+    new_scores = new_files(plan, lake_dir, log, EVALUATIONS)
+    con.execute("create or replace temp table touched_traces (trace_id varchar)")
+    con.execute("create or replace temp table touched_conversations (conversation_id varchar)")
     if new_spans:
         spans = read_parquet_sql(new_spans, partitioned=False)
-        con.execute(f"insert into slice.main.touched_traces select distinct trace_id from {spans}")
+        con.execute(f"insert into temp.main.touched_traces select distinct trace_id from {spans}")
         con.execute(
-            "insert into slice.main.touched_conversations "
+            "insert into temp.main.touched_conversations "
             f"select conversation_id from {spans} where conversation_id is not null "
-            "union select trace_id from slice.main.touched_traces"  # a case may be its trace
+            "union select trace_id from temp.main.touched_traces"  # a case may be its trace
         )
     if new_scores:
         scores = read_parquet_sql(new_scores, partitioned=False)
         con.execute(
-            "insert into slice.main.touched_traces select distinct trace_id from "
+            "insert into temp.main.touched_traces select distinct trace_id from "
             f"{scores} where trace_id is not null "
-            "except select trace_id from slice.main.touched_traces"
+            "except select trace_id from temp.main.touched_traces"
         )
     _close_over_cases(con)
     days = {lake.partition_day(p) for p in new_spans}
@@ -189,27 +194,11 @@ def select_slice(con, plan: Plan, catalog: str, lake_dir: Path, log: pa.Table) -
         day
         for (day,) in con.execute(
             "select distinct day from previous.main.fct_case_traces "
-            "where trace_id in (select trace_id from slice.main.touched_traces)"
+            "where trace_id in (select trace_id from temp.main.touched_traces)"
         ).fetchall()
     }
-    read = [p for p in span_files if lake.partition_day(p) in days]
-    touched = "(select trace_id from slice.main.touched_traces)"
-    warehouse = f"{sql_identifier(catalog)}.main"
-    if read:
-        con.execute(
-            f"create view slice.main.lake_spans as select * from {read_parquet_sql(read)} "
-            f"where trace_id in {touched}"
-        )
-    else:
-        con.execute(
-            f"create view slice.main.lake_spans as select * from {warehouse}.lake_spans limit 0"
-        )
-    con.execute(
-        "create view slice.main.lake_evaluations as select * from "
-        f"{warehouse}.lake_evaluations where trace_id in {touched}"
-    )
-    n_traces = con.execute("select count(*) from slice.main.touched_traces").fetchall()[0][0]
-    return Touched(sorted(days), n_traces)
+    n_traces = con.execute("select count(*) from temp.main.touched_traces").fetchall()[0][0]
+    return Touched(sorted(days), n_traces, new_spans)
 
 
 def _close_over_cases(con) -> None:
@@ -217,16 +206,16 @@ def _close_over_cases(con) -> None:
     previous build knew them, until nothing changes."""
     for _ in range(MAX_CLOSURE_ROUNDS):
         added = con.execute(
-            "insert into slice.main.touched_traces "
+            "insert into temp.main.touched_traces "
             "select distinct trace_id from previous.main.fct_case_traces where conversation_id "
-            "in (select conversation_id from slice.main.touched_conversations) "
-            "except select trace_id from slice.main.touched_traces"
+            "in (select conversation_id from temp.main.touched_conversations) "
+            "except select trace_id from temp.main.touched_traces"
         ).fetchall()[0][0]
         added += con.execute(
-            "insert into slice.main.touched_conversations "
+            "insert into temp.main.touched_conversations "
             "select distinct conversation_id from previous.main.fct_case_traces where trace_id "
-            "in (select trace_id from slice.main.touched_traces) "
-            "except select conversation_id from slice.main.touched_conversations"
+            "in (select trace_id from temp.main.touched_traces) "
+            "except select conversation_id from temp.main.touched_conversations"
         ).fetchall()[0][0]
         if not added:
             return

@@ -422,7 +422,12 @@ DATA_QUALITY = Table(
             "expectation", pa.string(), "Expectation and column, e.g. not_null(trace_id).", True
         ),
         Column("success", pa.bool_(), "Whether the expectation held for these rows.", True),
-        Column("element_count", pa.int64(), "Rows checked.", True),
+        Column(
+            "element_count",
+            pa.int64(),
+            "Rows GX checked: a sample of up to 5,000 per table and day per run.",
+            True,
+        ),
         Column("unexpected_count", pa.int64(), "Rows that broke the expectation."),
         Column("source_file", pa.string(), "Raw file the rows came from.", True),
         Column("validated_at", TIMESTAMP, "When the suite ran (UTC).", True),

@@ -1,39 +1,47 @@
-"""Great Expectations suites generated from `schemas.py`, run on every ingested batch.
+"""Great Expectations suites generated from `schemas.py`, run once per ingest run.
 
-The row-level rules (the `Column` rules in `schemas.py`) already quarantine
-bad rows before they are written; the suite then audits each accepted batch, per lake
-day, as an independent second check, and its results are kept twice: summarised as
-`data_quality` rows in the lake, and as GX Data Docs HTML under `reports/data-quality/`.
+The row-level rules (the `Column` rules in `schemas.py`) already quarantine bad rows
+before they are written, on every row; the suite then audits a sample of the accepted
+rows (`pipelines.ingest.audit`: bounded per table and run, every day included) as an
+independent second check, once per run, off the per-file path. Its results are kept
+twice: summarised as `data_quality` rows in the lake (per file version, day and
+expectation; `element_count` is the rows GX checked), and as GX Data Docs HTML under
+`reports/data-quality/`, built once per run. GX is imported only when a run validates:
+it takes seconds.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import os
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
 import pyarrow as pa
 import pyarrow.compute as pc
-from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.data_context.types.resource_identifiers import (
-    ExpectationSuiteIdentifier,
-    ValidationResultIdentifier,
-)
+import pyarrow.parquet as pq
 
+from pipelines.db import connect
+from pipelines.ingest import lake
+from pipelines.ingest.audit import (
+    SAMPLE_DAY,
+    SAMPLE_FILE,
+    FileSample,
+    RunSample,
+    audited_columns,
+)
 from pipelines.schemas import DATA_QUALITY, TABLES, Table
 
 SITE = "fleetledger"
 VALIDATION_ROWS = 250_000  # rows per GX run: bounded memory (rule columns only)
 
-for _noisy in ("great_expectations", "great_expectations.core"):
-    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
-
-def expectations(table: Table) -> list[gxe.Expectation]:
+def expectations(table: Table) -> list:
     """The suite of a canonical table: each ruled column's rules. (The column list itself
     needs no expectation: every batch is cast to the table's Arrow schema first.)"""
+    import great_expectations.expectations as gxe
+
     suite: list[gxe.Expectation] = []
     for column in table.ruled_columns:
         if column.required:
@@ -71,20 +79,34 @@ def _label(result) -> str:
     return f"{name}({named})" if named else name
 
 
-def _audited_columns(table: Table) -> list[str]:
-    ruled = table.ruled_columns
-    return sorted({c.name for c in ruled} | {c.after for c in ruled if c.after} | {table.day_from})
-
-
 class DataQuality:
-    """One GX file context for a run of ingests; Data Docs are built once at the end."""
+    """A run's audit: the file versions' samples (`add`), validated once by one GX file
+    context (`finish`); Data Docs are built once at the end (`build_docs`). The GX
+    context is made (and GX imported) only when something is validated."""
 
     def __init__(self, gx_dir: Path, docs_dir: Path) -> None:
+        self.gx_dir = gx_dir
+        self.docs_dir = docs_dir
+        self.sample = RunSample()
+        self.validated = 0
+        self._context = None
+
+    @property
+    def context(self):
+        if self._context is None:
+            self._open(self.gx_dir, self.docs_dir)
+        return self._context
+
+    def _open(self, gx_dir: Path, docs_dir: Path) -> None:
+        import great_expectations as gx
+
+        for noisy in ("great_expectations", "great_expectations.core"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         gx_dir.mkdir(parents=True, exist_ok=True)
-        self.context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
-        self.context.variables.progress_bars = {"globally": False}
-        if SITE not in (self.context.get_site_names() or []):
-            self.context.add_data_docs_site(
+        context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+        context.variables.progress_bars = {"globally": False}
+        if SITE not in (context.get_site_names() or []):
+            context.add_data_docs_site(
                 site_name=SITE,
                 site_config={
                     "class_name": "SiteBuilder",
@@ -95,47 +117,83 @@ class DataQuality:
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 },
             )
-        source = self.context.data_sources.add_or_update_pandas("fleetledger_batches")
+        self._source = context.data_sources.add_or_update_pandas("fleetledger_batches")
         self.batch_definitions = {}
         self.suites = {}
-        self.validated = 0
-        self._source = source
-        self.pending: dict[str, list[pa.Table]] = {}
+        self._context = context  # last: a context is whole or absent
 
     def _suite(self, table: Table):
+        import great_expectations as gx
+
+        context = self.context  # opened on first use: sets `suites` and `_source`
         if table.name not in self.suites:
             suite = gx.ExpectationSuite(name=table.name)
             for expectation in expectations(table):
                 suite.add_expectation(expectation)
-            self.suites[table.name] = self.context.suites.add_or_update(suite)
+            self.suites[table.name] = context.suites.add_or_update(suite)
             asset = self._source.add_dataframe_asset(table.name)
             self.batch_definitions[table.name] = asset.add_batch_definition_whole_dataframe("batch")
         return self.suites[table.name], self.batch_definitions[table.name]
 
-    def audit(self, table: Table, rows: pa.Table) -> None:
-        """Queue a parsed batch's accepted rows (only the columns with rules)."""
-        if rows.num_rows:
-            self.pending.setdefault(table.name, []).append(rows.select(_audited_columns(table)))
+    def add(self, sample: FileSample) -> None:
+        """Queue a committed file version's sample for this run's audit."""
+        self.sample.add(sample)
 
-    def discard_pending(self) -> None:
-        """Forget the queued rows of a file that was not committed."""
-        self.pending.clear()
+    def finish(self, at: datetime | None = None) -> int:
+        """Validate the run's sample, once per table (in runs of up to VALIDATION_ROWS),
+        and write each file version's `data_quality` rows beside its lake files; returns
+        how many rows were written. A version no longer in the ingest log (replaced
+        since) gets none."""
+        if not self.sample.files:
+            return 0
+        at = at or datetime.now(UTC)
+        run_name = f"ingest-{at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        files, per_file = self.sample.files, {}
+        con = connect(memory_limit="1GB")
+        try:
+            tables = self.sample.tables(con)
+        finally:
+            con.close()
+        self.sample.clear()
+        for name, rows in tables.items():
+            for start in range(0, rows.num_rows, VALIDATION_ROWS):
+                chunk = rows.slice(start, VALIDATION_ROWS)
+                for index, summary in self._validate_sample(
+                    TABLES[name], chunk, files, run_name, at
+                ):
+                    per_file.setdefault(index, []).append(summary)
+        written = 0
+        for index, parts in sorted(per_file.items()):
+            written += _write_audit(files[index], pa.concat_tables(parts))
+        return written
 
-    def validate_pending(
-        self, *, final: bool, source_file: str, run_name: str, at: datetime
-    ) -> pa.Table:
-        """Validate the queued rows of each table holding VALIDATION_ROWS or more (of every
-        table when `final`); summary rows per day and expectation."""
-        results = [DATA_QUALITY.empty()]
-        for name in list(self.pending):
-            if final or sum(t.num_rows for t in self.pending[name]) >= VALIDATION_ROWS:
-                rows = pa.concat_tables(self.pending.pop(name))
-                results.append(
-                    self.validate(
-                        TABLES[name], rows, source_file=source_file, run_name=run_name, at=at
-                    )
+    def _validate_sample(self, table: Table, rows: pa.Table, files, run_name: str, at):
+        """(file index, summary rows) of a sample chunk: one GX run; when it fails, again
+        per file version and day, to say which broke what."""
+        groups = rows.group_by([SAMPLE_FILE, SAMPLE_DAY]).aggregate([([], "count_all")])
+        counts = sorted(
+            zip(groups[SAMPLE_FILE].to_pylist(), groups[SAMPLE_DAY].to_pylist(),
+                groups["count_all"].to_pylist(), strict=True)
+        )  # fmt: skip
+        days = sorted({day for _, day, _ in counts})
+        label = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
+        result = self._run(table, rows, run_name, at, label)
+        if result.success or len(counts) == 1:
+            for index, day, count in counts:
+                yield (
+                    index,
+                    self._summary(table, result, {day: count}, files[index].source_file, at),
                 )
-        return pa.concat_tables(results)
+            return
+        for index, day, _ in counts:
+            part = rows.filter(
+                pc.and_(pc.equal(rows[SAMPLE_FILE], index), pc.equal(rows[SAMPLE_DAY], day))
+            )
+            part_result = self._run(table, part, run_name, at, day)
+            summary = self._summary(
+                table, part_result, {day: part.num_rows}, files[index].source_file, at
+            )
+            yield index, summary
 
     def validate(
         self, table: Table, rows: pa.Table, *, source_file: str, run_name: str, at: datetime
@@ -165,9 +223,15 @@ class DataQuality:
         return pa.concat_tables(parts)
 
     def _run(self, table: Table, rows: pa.Table, run_name: str, at: datetime, label: str):
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
         suite, batch_definition = self._suite(table)
         batch = batch_definition.get_batch(
-            batch_parameters={"dataframe": rows.select(_audited_columns(table)).to_pandas()}
+            batch_parameters={"dataframe": rows.select(audited_columns(table)).to_pandas()}
         )
         result = batch.validate(suite)
         key = ValidationResultIdentifier(
@@ -199,8 +263,30 @@ class DataQuality:
                 )
         return pa.Table.from_pylist(rows, schema=DATA_QUALITY.arrow_schema)
 
+    def discard(self) -> None:
+        """Forget the queued samples (a run that stops before its audit)."""
+        self.sample.clear()
+
     def build_docs(self) -> str | None:
-        """Render the Data Docs site (only when something was validated)."""
+        """Finish the run's audit, then render the Data Docs site (only when something
+        was validated)."""
+        self.finish()
         if not self.validated:
             return None
         return self.context.build_data_docs(site_names=[SITE]).get(SITE)
+
+
+def _write_audit(sample: FileSample, rows: pa.Table) -> int:
+    """Write a file version's `data_quality` rows into the lake, named as its other files
+    (so they live and retire with it), atomically; nothing when the version is no longer
+    in the log."""
+    commit_id = sample.prefix.split("-")[1]
+    if commit_id not in lake.live_commits(lake.read_log(sample.lake_dir)):
+        return 0
+    folder = lake.table_dir(sample.lake_dir, DATA_QUALITY)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{sample.prefix}audit-{uuid.uuid4().hex[:8]}-0.parquet"
+    writing = folder / f".{target.name}.tmp"
+    pq.write_table(rows, writing)
+    os.replace(writing, target)
+    return rows.num_rows

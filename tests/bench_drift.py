@@ -1,5 +1,15 @@
 """`make bench` part 4: drift.
 
+0. Drift over realistic windows (`bench_drift_windows`): the 90-day demo fleet (20 agents
+   × 90 days, its injected faults make alerting series, so the bootstraps and CUSUM
+   change points run), generated, ingested and fully built. Then, each in its own
+   process:
+   - floor: one DuckDB pass over `fct_cases` counting each agent × day × metric × value
+     (DRIFT_FLOOR_SQL): the daily histograms every drift statistic starts from;
+   - full recompute: `drift.build_marts` on a copy of the built warehouse;
+   - incremental: one new day lands (the generator for the day after, one seed of its
+     own), `fleetledger ingest`'s function, then an incremental build, with the time
+     spent in its drift marts measured inside it (and the whole build's time).
 1. Drift for all agents over a month of ≥ 50M spans: a 30-day demo month (generator,
    `fleetledger ingest`, build) gives real facts; DuckDB replicates its cases and calls
    (values jittered so histograms grow as real traffic would) until their spans reach
@@ -14,19 +24,49 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-from tests.benchkit import run
+from tests.bench_marts import BUILD, SETTINGS
+from tests.benchkit import ratio, record, run
 
 MONTH_DAYS = 30
 CALLS_PER_DAY = 6000
+WINDOW_DAYS = 90
+WINDOWS_END = date(2026, 10, 29)  # a Thursday: the new day is a weekday, of full volume
 EVIDENTLY = ("evidently==0.7.23", "pandas<3")
 ROWS = 1_000_000
 
+# The least drift must read: per agent, day and metric, how many cases had each value
+# (the five numeric metrics at their comparison resolution; see sql/drift/).
+DRIFT_FLOOR_SQL = """
+select agent_name, day, metric, value, count(*) as n
+from (
+    unpivot (
+        select agent_name, day, round(quality_score, 3) as quality,
+            cast(duration_ms as double) as latency_ms, round(cost_usd, 6) as cost_usd,
+            cast(input_tokens as double) as input_tokens,
+            cast(output_tokens as double) as output_tokens
+        from fct_cases where agent_name is not null
+    )
+    on quality, latency_ms, cost_usd, input_tokens, output_tokens
+    into name metric value value
+)
+group by all
+"""
+DRIFT_FLOOR = """
+import sys, time
+from pipelines.db import connect
+from tests.bench_drift import DRIFT_FLOOR_SQL
+started = time.perf_counter()
+con = connect(sys.argv[1], read_only=True, memory_limit="4GB")
+n = con.execute(f"select count(*) from ({DRIFT_FLOOR_SQL})").fetchone()[0]
+print(peak_rss_mb(), time.perf_counter() - started, n)
+"""
 DRIFT = """
 import sys, time
 from pathlib import Path
@@ -36,22 +76,80 @@ from pipelines.policy import DriftPolicy
 started = time.perf_counter()
 con = connect(sys.argv[1], memory_limit="8GB")
 marts = build_marts(con, DriftPolicy())
+elapsed = time.perf_counter() - started
 rows = sum(t.num_rows for t in marts.values())
 alerts = sum(sum(t["is_new_alert"].to_pylist()) for t in marts.values())
-print(peak_rss_mb(), rows, alerts, time.perf_counter() - started)
+bootstraps = sum(t["mean_shift_low"].null_count for t in marts.values())
+bootstraps = rows - bootstraps  # rows with a bootstrap interval
+cusums = rows - sum(t["change_point_day"].null_count for t in marts.values())
+print(peak_rss_mb(), rows, alerts, elapsed, bootstraps, cusums)
 """
 
 
-def bench_drift(root: Path, spans_wanted: int) -> None:
+def bench_drift(root: Path, spans_wanted: int, calls_per_day: int = CALLS_PER_DAY,
+                evidently_rows: int = ROWS, evidently: bool = True) -> None:  # fmt: skip
     print(f"\n== drift over a month of ≥ {spans_wanted:,} spans ==")
-    warehouse, spans, cases = _month_of_facts(root, spans_wanted)
+    warehouse, spans, cases = _month_of_facts(root, spans_wanted, calls_per_day)
     elapsed, values = run("drift marts (all agents, month)", DRIFT, str(warehouse))
     print(f"  {spans:,} spans, {cases:,} cases: {values[1]} drift rows, {values[2]} alerts; "
           f"{spans / elapsed:,.0f} spans/s")  # fmt: skip
-    bench_evidently()
+    record("drift_month", spans=spans, cases=cases, seconds=elapsed, rows=int(values[1]))
+    if evidently:
+        bench_evidently(evidently_rows)
 
 
-def _month_of_facts(root: Path, spans_wanted: int) -> tuple[Path, int, int]:
+def bench_drift_windows(root: Path, calls_per_day: int = CALLS_PER_DAY,
+                        days: int = WINDOW_DAYS) -> None:  # fmt: skip
+    """Drift over every window of 20 agents × `days` days: full recompute and one new day."""
+    from pipelines.ingest import ingest_paths
+    from pipelines.settings import Settings
+    from pipelines.synth import generate_demo
+
+    print(f"\n== drift over realistic windows: 20 agents × {days} days at "
+          f"{calls_per_day:,} calls/day ==")  # fmt: skip
+    started = time.perf_counter()
+    settings = Settings(data_dir=root / "windows", config_dir=root / "windows-config",
+                        reports_dir=root / "windows-reports").resolved()  # fmt: skip
+    summary = generate_demo(settings.data_dir, settings.config_dir, days=days,
+                            calls_per_day=calls_per_day, seed=7, end=WINDOWS_END)  # fmt: skip
+    ingest_paths([settings.raw_dir], settings)
+    print(f"{'demo fleet, generated + ingested':<38} {time.perf_counter() - started:8.2f} s   "
+          f"{summary.n_spans:,} spans")  # fmt: skip
+    args = (str(settings.data_dir), str(settings.config_dir))
+    _, built = run(f"full build ({days} days, with drift)", SETTINGS + BUILD, *args, "full")
+    copy = settings.data_dir / "drift-copy.duckdb"  # beside the original: same fact paths
+    shutil.copy(settings.warehouse_path, copy)
+    _, floor = run("floor: agent × day × metric histograms", DRIFT_FLOOR, str(copy))
+    _, full = run("drift full recompute (build_marts)", DRIFT, str(copy))
+    copy.unlink()
+
+    new_day = generate_demo(root / "windows-new", root / "windows-new-config", days=1,
+                            calls_per_day=calls_per_day, seed=70,
+                            end=WINDOWS_END + timedelta(days=1))  # fmt: skip
+    ingest_paths([root / "windows-new" / "raw" / "traces"], settings)
+    _, incremental = run("incremental build (+1 day, with drift)", SETTINGS + BUILD, *args,
+                         "incremental")  # fmt: skip
+    floor_s, full_s = float(floor[1]), float(full[3])
+    rows, alerts, bootstraps, cusums = (int(full[i]) for i in (1, 2, 4, 5))
+    build_drift_s, incremental_drift_s = float(built[4]), float(incremental[4])
+    print(f"  {summary.n_spans:,} spans + {new_day.n_spans:,} new; {rows:,} drift rows, "
+          f"{alerts} alerts, {bootstraps} bootstrap intervals, "
+          f"{cusums} CUSUM change points")  # fmt: skip
+    if not alerts:
+        print("  (no alert: the bootstrap and CUSUM were not exercised)")
+    print(f"  full recompute {full_s:.2f} s (inside the full build: {build_drift_s:.2f} s)")
+    print(f"  incremental (one new day): drift {incremental_drift_s:.2f} s inside an "
+          f"incremental build of {float(incremental[1]):.2f} s")  # fmt: skip
+    record("drift_windows", agent_days=20 * days, spans=summary.n_spans, rows=rows,
+           alerts=alerts, bootstraps=bootstraps, cusums=cusums, floor_s=floor_s,
+           full_s=full_s, full_in_build_s=build_drift_s,
+           incremental_s=incremental_drift_s,
+           incremental_build_s=float(incremental[1]))  # fmt: skip
+    ratio("drift_windows", "full_recompute", full_s, floor_s, None)
+    ratio("drift_windows", "incremental", incremental_drift_s, floor_s, None)
+
+
+def _month_of_facts(root: Path, spans_wanted: int, calls_per_day: int) -> tuple[Path, int, int]:
     from pipelines import warehouse
     from pipelines.db import connect
     from pipelines.ingest import ingest_paths
@@ -65,7 +163,7 @@ def _month_of_facts(root: Path, spans_wanted: int) -> tuple[Path, int, int]:
         reports_dir=root / "month-reports",
     ).resolved()
     generate_demo(settings.data_dir, settings.config_dir, days=MONTH_DAYS,
-                  calls_per_day=CALLS_PER_DAY, seed=3, end=date(2026, 10, 31))  # fmt: skip
+                  calls_per_day=calls_per_day, seed=3, end=date(2026, 10, 31))  # fmt: skip
     ingest_paths([settings.raw_dir], settings)
     warehouse.build(settings)
     target = root / "drift-month.duckdb"
@@ -203,10 +301,10 @@ def _evidently_python() -> Path:
     return python
 
 
-def bench_evidently() -> None:
-    print(f"\n== drift statistics vs Evidently, {ROWS:,} vs {ROWS:,} rows ==")
+def bench_evidently(rows: int = ROWS) -> None:
+    print(f"\n== drift statistics vs Evidently, {rows:,} vs {rows:,} rows ==")
     python = _evidently_python()
-    data = DATA.format(rows=ROWS)
+    data = DATA.format(rows=rows)
     ours_s, ours = run("ours: PSI + KS (+p) ×3, JS", data + PSI_EVIDENTLY_BINS + OURS)
     started = time.perf_counter()
     from tests.benchkit import PEAK_RSS
@@ -219,8 +317,12 @@ def bench_evidently() -> None:
         f"{'Evidently ValueDrift ×7':<38} {theirs_s:8.2f} s   peak RSS {float(theirs[0]):7.0f} MB"
     )
     print(f"  compute only: ours {float(ours[1]):.2f} s, Evidently {float(theirs[1]):.2f} s")
-    print(f"  ratio Evidently / ours: compute {float(theirs[1]) / float(ours[1]):.1f}× "
-          f"(target ≥ 10×), process wall {theirs_s / ours_s:.1f}×")  # fmt: skip
+    speedup = float(theirs[1]) / float(ours[1])
+    print(f"  ratio Evidently / ours: compute {speedup:.1f}× "
+          f"(target ≥ 10×: {'met' if speedup >= 10 else 'NOT met'}), "
+          f"process wall {theirs_s / ours_s:.1f}×")  # fmt: skip
+    record("evidently", rows=rows, ours_s=float(ours[1]), evidently_s=float(theirs[1]),
+           speedup=speedup, speedup_target=10)  # fmt: skip
     mine = json.loads(" ".join(ours[2:]))
     values = json.loads(theirs[2])
     names = [f"{c} {s}" for c in ("latency_ms", "input_tokens", "score") for s in ("psi", "ks_p")]

@@ -12,7 +12,9 @@ CALL_COLUMNS = (
     "span_id", "agent_name", "provider", "model", "service_tier", "started_at",
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
 )  # fmt: skip
-COSTED = next(m for m in models.load_models() if m.name == "int_llm_calls__costed")
+MODELS = {m.name: m for m in models.load_models()}
+COSTED = MODELS["int_llm_calls__costed"]
+CALL_KEYS = MODELS["int_llm_call_keys"]  # what COSTED reads besides the calls and seeds
 
 
 def costing_connection(overrides: pa.Table | None = None, *, memory_limit: str = "4GB"):
@@ -24,9 +26,11 @@ def costing_connection(overrides: pa.Table | None = None, *, memory_limit: str =
 
 
 def resolve_models(con) -> None:
-    """The `model_resolution` seed for the models the calls use."""
+    """The `model_resolution` seed for the models the calls use, and the model that
+    decides each call key's price model and overrides from it (`int_llm_call_keys`)."""
     pairs = con.sql("select distinct provider, model from int_spans__attributed").fetchall()
     db.create_tables(con, {"model_resolution": pricing.resolution_table(pairs)})
+    con.execute(f"create or replace table int_llm_call_keys as {CALL_KEYS.sql}")
 
 
 def cost_calls(con, calls_sql: str) -> None:

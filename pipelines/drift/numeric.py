@@ -10,6 +10,7 @@ alert evidence (bootstrap, daily means for CUSUM) reads the same matrices.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 import numpy as np
@@ -18,21 +19,26 @@ import polars as pl
 from pipelines.drift import stats
 from pipelines.drift.windows import Window
 
+EPOCH = date(1970, 1, 1)
+
 
 class DailyHistograms:
     """One agent's metric as a (days × distinct values) count matrix with its prefix sums
     over days: the histogram of any run of days is a difference of two rows."""
 
-    def __init__(self, histogram: pl.DataFrame) -> None:
-        """`histogram`: day, value, n (one row per day and value)."""
-        self.values, value_index = np.unique(histogram["value"].to_numpy(), return_inverse=True)
-        self.first: date = histogram["day"].min()
-        day_index = (histogram["day"] - self.first).dt.total_days().to_numpy()
-        self.n_days = int(day_index.max()) + 1
-        counts = np.zeros((self.n_days, len(self.values)), dtype=np.int64)
-        np.add.at(counts, (day_index, value_index), histogram["n"].to_numpy())
-        zero = np.zeros((1, len(self.values)), dtype=np.int64)
-        self.through = np.vstack([zero, np.cumsum(counts, axis=0)])
+    def __init__(self, days: np.ndarray, values: np.ndarray, n: np.ndarray) -> None:
+        """One row per day and value: `days` (days since 1970-01-01), `values` (sorted),
+        `n` (how many)."""
+        distinct = np.concatenate([[True], values[1:] != values[:-1]])
+        self.values = values[distinct]
+        value_index = np.cumsum(distinct) - 1
+        first = int(days.min())
+        self.first: date = EPOCH + timedelta(days=first)
+        self.n_days = int(days.max()) - first + 1
+        # row i + 1 holds the counts of days 0 … i: counts first, then summed in place
+        self.through = np.zeros((self.n_days + 1, len(self.values)), dtype=np.int64)
+        self.through[days - first + 1, value_index] = n  # (day, value) pairs are distinct
+        np.cumsum(self.through, axis=0, out=self.through)
 
     def _row(self, day: date, offset: int) -> int:
         return min(max((day - self.first).days + offset, 0), self.n_days)
@@ -49,25 +55,36 @@ class DailyHistograms:
         sizes = daily.sum(axis=1)
         kept = np.flatnonzero(sizes)
         days = [self.first + timedelta(days=int(lo + i)) for i in kept]
-        return days, daily[kept] @ self.values / sizes[kept]
+        return days, np.array([_mean(self.values, counts) for counts in daily[kept]])
 
 
 def daily_histograms(histograms: pl.DataFrame) -> dict[tuple[str, str], DailyHistograms]:
     """(agent, metric) → its DailyHistograms; `histograms`: agent_name, metric, day,
-    value, n (one row per day and value)."""
+    value, n (one row per day and value). One sort, after which each (agent, metric) is a
+    run of rows with its values in order (a partition and a sort per pair cost more)."""
+    frame = histograms.sort("agent_name", "metric", "value")
+    key = pl.struct("agent_name", "metric")
+    starts = np.flatnonzero(frame.select((key != key.shift()).fill_null(True)).to_series())
+    bounds = np.append(starts, len(frame))
+    days = frame["day"].to_physical().to_numpy()
+    values, n = frame["value"].to_numpy(), frame["n"].to_numpy()
+    agents, metrics = frame["agent_name"].gather(starts), frame["metric"].gather(starts)
     return {
-        key: DailyHistograms(histogram)
-        for key, histogram in histograms.partition_by("agent_name", "metric", as_dict=True).items()
+        (agent, metric): DailyHistograms(days[lo:hi], values[lo:hi], n[lo:hi])
+        for agent, metric, lo, hi in zip(agents, metrics, bounds[:-1], bounds[1:], strict=True)
     }
 
 
 def numeric_stats(
-    histograms: dict[tuple[str, str], DailyHistograms], windows: list[Window]
+    histograms: dict[tuple[str, str], DailyHistograms],
+    windows: list[Window],
+    window_ids: Iterable[int] | None = None,
 ) -> pl.DataFrame:
-    """One row per window and metric with data: sizes, means, PSI and KS statistic."""
+    """One row per window (of `window_ids`, default all) and metric with data: sizes,
+    means, PSI and KS statistic."""
     by_agent: dict[str, list[int]] = {}
-    for window_id, window in enumerate(windows):
-        by_agent.setdefault(window.agent_name, []).append(window_id)
+    for window_id in range(len(windows)) if window_ids is None else window_ids:
+        by_agent.setdefault(windows[window_id].agent_name, []).append(window_id)
     rows = []
     for (agent, metric), daily in histograms.items():
         for window_id in by_agent.get(agent, []):
@@ -98,29 +115,41 @@ def _window_row(daily: DailyHistograms, window: Window) -> tuple | None:
     return (
         n,
         m,
-        float(values @ cur / n) if n else None,
-        float(values @ ref / m) if m else None,
+        _mean(values, cur) if n else None,
+        _mean(values, ref) if m else None,
         stats.psi_counts(values, ref, cur) if both else None,
         stats.ks_statistic_counts(ref, cur) if both else None,
     )
 
 
-def add_numeric_evidence(
+def _mean(values: np.ndarray, counts: np.ndarray) -> float:
+    """Mean of a histogram, summed over the values it holds only: the matrices of an
+    incremental build hold fewer days, so fewer distinct values, and a dot product over
+    other zeros may add in another order (its last bit would differ)."""
+    held = counts > 0
+    return float(values[held] @ counts[held] / counts[held].sum())
+
+
+def add_mean_shift_intervals(
     histograms: dict[tuple[str, str], DailyHistograms], rows: list[dict]
 ) -> None:
-    """The CUSUM change point of every alerting numeric row, and the bootstrap interval
-    of the mean shift of each alert's first window: the evidence an analyst reads (a
-    bootstrap costs ~0.1 s, so not for every row)."""
+    """The bootstrap 95 % interval of the mean shift of each (numeric) row: the evidence
+    an analyst reads for each alert's first window (a bootstrap costs ~0.1 s, so not for
+    every row)."""
     for row in rows:
-        if row["metric_kind"] != "numeric" or row["verdict"] != "alert":
-            continue
         daily = histograms[(row["agent_name"], row["metric"])]
-        if row["is_new_alert"]:
-            cur = daily.counts(row["window_start"], row["window_end"])
-            ref = daily.counts(row["reference_start"], row["reference_end"])
-            shift = stats.mean_shift_counts(daily.values[ref > 0], ref[ref > 0],
-                                            daily.values[cur > 0], cur[cur > 0])  # fmt: skip
-            row["mean_shift_low"], row["mean_shift_high"] = shift.low, shift.high
+        cur = daily.counts(row["window_start"], row["window_end"])
+        ref = daily.counts(row["reference_start"], row["reference_end"])
+        shift = stats.mean_shift_counts(daily.values[ref > 0], ref[ref > 0],
+                                        daily.values[cur > 0], cur[cur > 0])  # fmt: skip
+        row["mean_shift_low"], row["mean_shift_high"] = shift.low, shift.high
+
+
+def add_change_points(histograms: dict[tuple[str, str], DailyHistograms], rows: list[dict]) -> None:
+    """The CUSUM change point of the daily means from reference_start to window_end, of
+    each (numeric, alerting) row."""
+    for row in rows:
+        daily = histograms[(row["agent_name"], row["metric"])]
         days, means = daily.daily_means(row["reference_start"], row["window_end"])
         point = stats.cusum_change_point(means)
         row["change_point_day"] = None if point is None else days[point]

@@ -1,9 +1,12 @@
 """Ingest raw exports into the lake: detect, parse in bounded batches, check, commit.
 
 Per file: the format is detected from content (or forced), batches are parsed into
-accepted rows and quarantine rows, each batch's accepted rows are audited by the
-table's Great Expectations suite, and the whole file is committed atomically (see
-`lake`). Records read must equal accepted + quarantined, or nothing is committed.
+accepted rows and quarantine rows (`prepare_file`), and the whole file is committed
+atomically (`commit_prepared`, see `lake`). Records read must equal accepted +
+quarantined, or nothing is committed. A sample of the accepted rows is kept while
+parsing; Great Expectations audits the run's sample once, at the end of the run
+(`audit`, `pipelines.validate`). Many files are parsed at once, one worker process per
+core, and committed in order (`parallel`).
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from pipelines.ingest import (
     native,
     openai_billing,
     otlp,
+    parallel,
     redelivery,
 )
+from pipelines.ingest.audit import FileSample
 from pipelines.ingest.detect import detect_format
 from pipelines.ingest.lines import line_batches
 from pipelines.ingest.pages import page_batches
@@ -96,6 +101,21 @@ def raw_files(paths: Iterable[Path]) -> Iterator[Path]:
             raise IngestError(f"{path}: no such file or folder")
 
 
+@dataclass
+class Prepared:
+    """A file parsed and staged, not yet committed (see `prepare_file`)."""
+
+    path: Path
+    source_format: str
+    sha256: str
+    staged: lake.StagedFile
+    rows_read: int
+    now: datetime
+    sample: FileSample
+    snapshot: frozenset[str]  # the commits in the log when the file was parsed
+    passed_keys: dict[str, Path]  # table → its rule-passing row keys (when asked for)
+
+
 def ingest_file(
     path: Path,
     settings: Settings,
@@ -107,7 +127,39 @@ def ingest_file(
 ) -> FileResult:
     """Ingest one file into the lake; a no-op when this exact content was ingested before
     (unless `again`). A file whose content breaks the reader is set aside with the
-    reason, never raised: the run goes on with the other files."""
+    reason, never raised: the run goes on with the other files.
+
+    Its sample of accepted rows goes to `quality`, the run's audit (validated when the
+    run ends: `DataQuality.build_docs`); without one, it is audited on its own, now."""
+    own_audit = quality is None
+    if own_audit:
+        from pipelines.validate import DataQuality
+
+        quality = DataQuality(settings.gx_dir, settings.data_quality_dir)
+    prepared = prepare_file(path, settings, source_format=source_format, now=now, again=again)
+    if isinstance(prepared, FileResult):
+        return prepared
+    result = commit_prepared(prepared, settings, quality)
+    if own_audit:
+        quality.finish(prepared.now)
+    return result
+
+
+def prepare_file(
+    path: Path,
+    settings: Settings,
+    *,
+    source_format: str | None = None,
+    now: datetime | None = None,
+    again: bool = False,
+    threads: int | None = None,
+    keep_keys: bool = False,
+) -> Prepared | FileResult:
+    """Parse and stage one file (no commit): what a worker process does. Returns the
+    FileResult when there is nothing to commit (unchanged, set aside). With `keep_keys`,
+    the keys of its rows that pass the rules are kept beside the staged files, so the
+    commit can tell whether a file committed meanwhile changes its dedupe (see
+    `parallel.stale`)."""
     try:
         fmt = source_format or detect_format(path)
     except Exception as error:  # e.g. a gzip stream cut before its first line ends
@@ -125,54 +177,62 @@ def ingest_file(
     now = now or datetime.now(UTC)
     lineage = Lineage(fmt, str(path.resolve()), now)
     staged = lake.StagedFile(settings.lake_dir, path)
-    if quality is None:
-        from pipelines.validate import DataQuality
-
-        quality = DataQuality(settings.gx_dir, settings.data_quality_dir)
+    sample = FileSample(lineage.source_file, f"{staged.key}-{staged.commit_id}-", settings.lake_dir)
     rows_read = 0
     con = connect(memory_limit=INGEST_MEMORY_LIMIT)
     try:
+        if threads:
+            con.execute(f"set threads = {int(threads)}")
         set_plausible_range(con, settings.plausible_from, settings.plausible_until)
-        seen = SeenRows(con, settings.lake_dir, path, log)
-        audit = {
-            "source_file": lineage.source_file,
-            "run_name": f"{file_stem(path.name, 80)}-{staged.commit_id}",
-            "at": now,
-        }
+        passed_dir = staged.stage_dir / "_passed" if keep_keys else None
+        seen = SeenRows(con, settings.lake_dir, path, log, passed_dir)
         for batch in FORMATS[fmt].batches(path):
             parsed = FORMATS[fmt].parse(
                 con, batch, lineage, keep_content=settings.keep_content, seen=seen
             )
             for name, rows in parsed.rows.items():
                 staged.add(TABLES[name], rows)
-                quality.audit(TABLES[name], rows)
-            staged.add_data_quality(quality.validate_pending(final=False, **audit))
+                sample.add(con, TABLES[name], rows)
             staged.add_quarantine(_stored_quarantine(parsed.quarantine, settings))
             rows_read += parsed.records_read
-        staged.add_data_quality(quality.validate_pending(final=True, **audit))
         _check_conserved(path, rows_read, staged)
-        staged.publish()
-        entry = lake.log_entry(staged, sha, fmt, rows_read, now)
-        superseded = lake.commit(settings.lake_dir, entry)
+        passed_keys = seen.passed()
     except Exception as error:
         staged.discard()
-        quality.discard_pending()
         if _machine_error(error):
             raise
         return set_aside(path, settings, f"cannot be read as {fmt}: {describe(error)}")
     finally:
         con.close()
+    snapshot = frozenset(lake.live_commits(log))
+    return Prepared(path, fmt, sha, staged, rows_read, now, sample, snapshot, passed_keys)
+
+
+def commit_prepared(prepared: Prepared, settings: Settings, quality: DataQuality) -> FileResult:
+    """Publish a prepared file's staged files and log it: the commit point (one process
+    at a time: the caller's). Then restore the copies it may have lost (`redelivery`)."""
+    staged = prepared.staged
+    try:
+        staged.publish()
+        entry = lake.log_entry(
+            staged, prepared.sha256, prepared.source_format, prepared.rows_read, prepared.now
+        )
+        superseded = lake.commit(settings.lake_dir, entry)
+    except Exception:
+        staged.discard()
+        raise
     lake.retire(settings.lake_dir, superseded)
+    quality.add(prepared.sample)
     result = FileResult(
-        path,
-        fmt,
+        prepared.path,
+        prepared.source_format,
         "ingested",
-        rows_read,
+        prepared.rows_read,
         staged.accepted,
         staged.quarantined,
         tuple(sorted(staged.days)),
     )
-    return _restore_copies(result, entry, superseded, settings, quality, now)
+    return _restore_copies(result, entry, superseded, settings, quality, prepared.now)
 
 
 def _restore_copies(result, entry, superseded, settings, quality, now) -> FileResult:
@@ -256,14 +316,29 @@ def ingest_paths(
     *,
     source_format: str | None = None,
     on_file: Callable[[FileResult], None] | None = None,
+    workers: int | None = None,
 ) -> list[FileResult]:
-    """Ingest every raw file under `paths`, in name order, then render the Data Docs."""
+    """Ingest every raw file under `paths`, in name order (several at once: one worker
+    process per core, or `workers`; results as if one after the other, see `parallel`),
+    then audit the run's sample and render the Data Docs."""
     quality = begin_ingest(settings)
-    results = []
-    for path in raw_files(paths):
-        result = ingest_file(path, settings, source_format=source_format, quality=quality)
-        results.append(result)
-        if on_file:
-            on_file(result)
+    files = list(raw_files(paths))
+    n_workers = parallel.worker_count(len(files), workers)
+    if n_workers > 1:
+        results = parallel.ingest_in_parallel(
+            files,
+            settings,
+            quality,
+            workers=n_workers,
+            source_format=source_format,
+            on_file=on_file,
+        )
+    else:
+        results = []
+        for path in files:
+            result = ingest_file(path, settings, source_format=source_format, quality=quality)
+            results.append(result)
+            if on_file:
+                on_file(result)
     quality.build_docs()
     return results

@@ -100,26 +100,30 @@ class RawBytes:
 
     def line_blocks(self, size: int) -> Iterator[bytes]:
         """Blocks of at least ~`size` bytes (but the last) that end where a line ends: a
-        CR LF pair is never split. At a cut, the partial last line goes to `tail`."""
-        pending = bytearray()
-        searched = 0  # pending[:searched] holds no line end: a long line is searched once
+        CR LF pair is never split. At a cut, the partial last line goes to `tail`.
+
+        Pieces are only joined, once per block, never appended to one another: each
+        byte is copied once, and a long line is searched once (piece by piece)."""
+        parts: list[bytes] = []
+        held = 0
         for piece in self.without_bom(size):
-            pending += piece
-            if len(pending) < size:
+            # a CR as the very last byte may be the first half of CR LF: not an end yet
+            end = max(piece.rfind(b"\n"), piece.rfind(b"\r", 0, len(piece) - 1)) + 1
+            if not end or held + end < size:
+                parts.append(piece)
+                held += len(piece)
                 continue
-            # a CR as the very last byte may be the first half of CR LF: keep it pending
-            last_cr = pending.rfind(b"\r", searched, len(pending) - 1)
-            end = max(pending.rfind(b"\n", searched), last_cr) + 1
-            if end:
-                yield bytes(pending[:end])
-                del pending[:end]
-            searched = max(len(pending) - 1, 0)
+            parts.append(piece[:end])
+            yield b"".join(parts)
+            rest = piece[end:]
+            parts, held = ([rest], len(rest)) if rest else ([], 0)
+        pending = b"".join(parts)
         if self.cut:  # the lines before the cut are whole; what follows them is not
             end = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1
-            self.tail = bytes(pending[end:])
-            del pending[end:]
+            self.tail = pending[end:]
+            pending = pending[:end]
         if pending:
-            yield bytes(pending)
+            yield pending
 
     def head(self, size: int) -> str:
         """About the first `size` bytes as text (bad bytes as U+FFFD); a cut or corrupt

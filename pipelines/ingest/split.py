@@ -137,8 +137,10 @@ def check(con, view: str, table: Table, *, seen: SeenRows | None = None) -> str:
     """Materialise `view`'s candidates with their `problem` (NULL when accepted).
 
     With `seen` (rows already stored), a row whose `table.key` was stored before, or is
-    repeated within the batch, is a duplicate: the first copy wins. Returns the name of
-    the checked table.
+    repeated within the batch, is a duplicate: the first copy wins. The view is evaluated
+    once: its rows are materialised with their key and rule problem, the days they touch
+    are read from them, and the duplicates are marked on them. `passes_rules` says which
+    rows break no rule (accepted or duplicate). Returns the name of the checked table.
     """
     checked = f"{view}_checked"
     problem = f"coalesce(parse_problem, {problem_sql(table)})"
@@ -148,28 +150,34 @@ def check(con, view: str, table: Table, *, seen: SeenRows | None = None) -> str:
         )
         return checked
     stored = seen.of(table)
-    stored.load_days_of(view)
-    field, noun = table.key[-1], table.row_noun
     con.execute(f"""
         create or replace temp table {checked} as
-        with candidates as (
-            select *, {key_sql(table)} as row_key, {problem} as first_problem from {view}
-        ),
-        copies as (
-            select line_no, ordinal, row_number() over (
-                partition by row_key order by line_no, ordinal) as copy_no
-            from candidates where first_problem is null
-        )
-        select candidates.* exclude (first_problem), coalesce(first_problem,
-            case when seen.source_file is not null
+        select *, problem is null as passes_rules
+        from (select *, {key_sql(table)} as row_key, {problem} as problem from {view})
+    """)
+    stored.load_days_of(checked)
+    field, noun = table.key[-1], table.row_noun
+    # Only the keys are read again, and only the (rare) duplicates are written.
+    con.execute(f"""
+        update {checked} set problem = duplicates.problem
+        from (
+            select line_no, ordinal, case
+                when seen.source_file is not null
                     then '{field}|duplicate: this {noun} is already stored from '
                         || seen.source_file
-                 when seen.row_key is not null or copies.copy_no > 1
-                    then '{field}|duplicate: the same {noun} appears earlier in this file'
-            end) as problem
-        from candidates
-        left join copies using (line_no, ordinal)
-        left join {stored.name} as seen using (row_key)
+                else '{field}|duplicate: the same {noun} appears earlier in this file'
+                end as problem
+            from (
+                select line_no, ordinal, row_key,
+                    row_number() over (partition by row_key order by line_no, ordinal) as copy_no
+                from {checked} where passes_rules
+            ) as copies
+            left join {stored.name} as seen using (row_key)
+            where seen.row_key is not null or copies.copy_no > 1
+            qualify row_number() over (
+                partition by line_no, ordinal order by seen.source_file nulls last) = 1
+        ) as duplicates
+        where {checked}.line_no = duplicates.line_no and {checked}.ordinal = duplicates.ordinal
     """)
     stored.remember(checked)
     return checked

@@ -2,7 +2,8 @@
 -- (drift_categorical) and the windows (drift_windows): sample sizes, the Jensen–Shannon
 -- distance of the two mixes (base 2, so 0…1), the chi-square statistic of the 2 × k
 -- table (no continuity correction) with its degrees of freedom, and the category whose
--- share moved most.
+-- share moved most. The float sums add in category order: a parallel hash aggregate adds in
+-- any order, and an incremental build must give the last bit a full one gives.
 with sides as (
     select windows.window_id, values.metric, values.category, values.n,
         values.day between windows.window_start and windows.window_end as is_current
@@ -47,12 +48,14 @@ statistics as (
     select
         window_id, metric,
         sqrt(greatest(
-            (sum(case when p_ref > 0 then p_ref * log2(p_ref / p_mid) else 0 end)
-            + sum(case when p_cur > 0 then p_cur * log2(p_cur / p_mid) else 0 end)) / 2,
+            (sum(case when p_ref > 0 then p_ref * log2(p_ref / p_mid) else 0 end
+                order by category)
+            + sum(case when p_cur > 0 then p_cur * log2(p_cur / p_mid) else 0 end
+                order by category)) / 2,
             0
         )) as js_distance,
-        sum((cur - expected_cur) ** 2 / expected_cur + (ref - expected_ref) ** 2 / expected_ref)
-            as chi2_statistic,
+        sum((cur - expected_cur) ** 2 / expected_cur + (ref - expected_ref) ** 2 / expected_ref
+            order by category) as chi2_statistic,
         count(*) - 1 as chi2_dof,
         first(category order by abs(p_cur - p_ref) desc, category) as moved_category,
         first(p_ref order by abs(p_cur - p_ref) desc, category) as moved_reference_share,

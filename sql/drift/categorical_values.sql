@@ -1,22 +1,9 @@
--- Categorical drift metrics: per agent, metric, day and category, how many there were.
---   outcome  case outcome mix (resolved, escalated, abandoned, fallback, unknown)
---   intent   case intent mix (`fleet.intent`; cases without one count as "(none)")
---   tool     tool-call mix: one count per tool execution
---   model    model mix: one count per LLM call
-with cases as (
-    select * from fct_cases where day >= $since and agent_name is not null
-)
-
-select agent_name, day, 'outcome' as metric, outcome as category, count(*) as n
-from cases group by all
-union all
-select agent_name, day, 'intent', coalesce(intent, '(none)'), count(*)
-from cases group by all
-union all
-select agent_name, day, 'tool', tool, count(*)
-from (select agent_name, day, unnest(tool_names) as tool from cases) group by all
-union all
-select agent_name, day, 'model', coalesce(model, '(unknown)'), count(*)
-from fct_llm_calls
-where day >= $since and agent_name is not null
-group by all
+-- Categorical drift metrics: per agent, metric, day and category, how many there were
+-- (int_drift_categories_daily, which says what each metric counts).
+-- Each agent's from the first day its windows read (drift_since: agent_name, since); $since
+-- is the earliest of them, a bound the scan can prune its days by.
+select agent_name, day, metric, category, n
+from int_drift_categories_daily as counts
+semi join drift_since
+    on drift_since.agent_name = counts.agent_name and counts.day >= drift_since.since
+where day >= $since

@@ -6,7 +6,7 @@
 --   expectation: expectation and column, e.g. not_null(trace_id)
 --   batches: validated batches (one per ingested file version and day)
 --   failed_batches: batches in which the expectation did not hold
---   element_count: rows checked
+--   element_count: rows GX checked (a sample of up to 5,000 per table and day per run)
 --   unexpected_count: rows that broke the expectation
 --   success: true when every batch met the expectation
 with results as (
