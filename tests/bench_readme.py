@@ -217,6 +217,11 @@ def render(document: dict) -> str:
     sizes = ", ".join(f"{k} {v:,}" for k, v in arguments.items() if isinstance(v, int)
                       and not isinstance(v, bool))  # fmt: skip
     mode = "`--quick`" if arguments.get("quick") else "full sizes"
+    if arguments.get("parts"):  # `--only`: name the parts; each row says its sizes
+        mode = f"`--only {' '.join(arguments['parts'])}`" + (
+            " `--quick`" if arguments.get("quick") else ""
+        )
+        sizes = "each row says what it measured"
     runs = sorted({(p["run"]["at"], p["run"]["quick"]) for p in document["parts"].values()
                    if "run" in p})  # fmt: skip
     earlier = [f"{at}{' (--quick)' if quick else ''}" for at, quick in runs
