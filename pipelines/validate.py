@@ -162,9 +162,11 @@ class DataQuality:
                     TABLES[name], chunk, files, run_name, at
                 ):
                     per_file.setdefault(index, []).append(summary)
+        live = lake.live_commits(lake.read_log(files[0].lake_dir))
         written = 0
         for index, parts in sorted(per_file.items()):
-            written += _write_audit(files[index], pa.concat_tables(parts))
+            if files[index].commit_id in live:  # a version replaced since gets none
+                written += _write_audit(files[index], pa.concat_tables(parts))
         return written
 
     def _validate_sample(self, table: Table, rows: pa.Table, files, run_name: str, at):
@@ -278,11 +280,7 @@ class DataQuality:
 
 def _write_audit(sample: FileSample, rows: pa.Table) -> int:
     """Write a file version's `data_quality` rows into the lake, named as its other files
-    (so they live and retire with it), atomically; nothing when the version is no longer
-    in the log."""
-    commit_id = sample.prefix.split("-")[1]
-    if commit_id not in lake.live_commits(lake.read_log(sample.lake_dir)):
-        return 0
+    (so they live and retire with it), atomically."""
     folder = lake.table_dir(sample.lake_dir, DATA_QUALITY)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{sample.prefix}audit-{uuid.uuid4().hex[:8]}-0.parquet"

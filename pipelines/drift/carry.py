@@ -83,7 +83,7 @@ def plan(
     touched = np.sort(np.array([d.toordinal() for d in touched_days], dtype=np.int64))
     untouched = [i for i in with_data if not _is_touched(windows[i], touched)]
     rows = _previous_rows(con, previous, marts).join(
-        _window_keys(windows, untouched), on=KEY, how="left"
+        window_keys(windows, untouched), on=KEY, how="left"
     )
     carried_ids = set(rows["window_id"].drop_nulls().to_list())
     recompute = [i for i in with_data if i not in carried_ids]
@@ -175,7 +175,9 @@ def _holds(ordinals: np.ndarray, start: date, end: date) -> bool:
     return bool(i < len(ordinals) and ordinals[i] <= end.toordinal())
 
 
-def _window_keys(windows: list[Window], window_ids: list[int]) -> pl.DataFrame:
+def window_keys(windows: list[Window], window_ids: list[int]) -> pl.DataFrame:
+    """window_id and the KEY of each of the given windows: what the previous rows are
+    matched on, and the `drift_windows` table the categorical SQL reads."""
     chosen = [windows[i] for i in window_ids]
     return pl.DataFrame(
         {

@@ -183,7 +183,7 @@ def _statistics(
         return pl.DataFrame()
     data.load(first_days([windows[i] for i in window_ids]))
     con = data.con
-    con.register("drift_windows", _windows_table(windows, window_ids))
+    con.register("drift_windows", carry.window_keys(windows, window_ids).to_arrow())
     try:
         categorical = con.sql(_sql("categorical_stats")).pl()
     finally:
@@ -213,20 +213,6 @@ def _windows(configs: pl.DataFrame, policy: DriftPolicy) -> list[Window]:
         for agent, days in by_agent.items()
         for window in agent_windows(agent, days, last_day, policy)
     ]
-
-
-def _windows_table(windows: list[Window], window_ids: list[int]) -> pa.Table:
-    chosen = [windows[i] for i in window_ids]
-    return pa.table(
-        {
-            "window_id": window_ids,
-            "agent_name": [w.agent_name for w in chosen],
-            "window_start": [w.window_start for w in chosen],
-            "window_end": [w.window_end for w in chosen],
-            "reference_start": [w.reference_start for w in chosen],
-            "reference_end": [w.reference_end for w in chosen],
-        }
-    )
 
 
 def _date_categorical_changes(con, alerting: list[dict]) -> None:

@@ -177,7 +177,7 @@ def prepare_file(
     now = now or datetime.now(UTC)
     lineage = Lineage(fmt, str(path.resolve()), now)
     staged = lake.StagedFile(settings.lake_dir, path)
-    sample = FileSample(lineage.source_file, f"{staged.key}-{staged.commit_id}-", settings.lake_dir)
+    sample = FileSample(lineage.source_file, staged.key, staged.commit_id, settings.lake_dir)
     rows_read = 0
     con = connect(memory_limit=INGEST_MEMORY_LIMIT)
     try:

@@ -92,9 +92,15 @@ class FileSample:
     """One file version's sample per table, drawn batch by batch as it is parsed."""
 
     source_file: str
-    prefix: str  # `<source_key>-<commit_id>-`: how the version's lake files are named
+    key: str  # the source's key and the version's commit id (lake.StagedFile): its
+    commit_id: str  # lake files are named `<key>-<commit_id>-…`
     lake_dir: Path
     rows: dict[str, list[pa.Table]] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        """How the version's lake files are named: `<key>-<commit_id>-`."""
+        return f"{self.key}-{self.commit_id}-"
 
     def add(self, con, table: Table, accepted: pa.Table) -> None:
         """Keep a batch's sample of its accepted rows of `table` (the batches' samples
