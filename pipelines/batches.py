@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.db import read_parquet_sql, sql_identifier
+from pipelines.db import read_parquet_sql, sql_identifier, sql_list
 from pipelines.ingest import lake
 
 MAX_ROUNDS = 20
@@ -147,11 +147,33 @@ def _close_over_cases(con) -> None:
     )
 
 
+def files_holding(con, score_files: list[Path], traces: str) -> list[Path]:
+    """The score files holding a score of a trace in relation `traces`: one pass over
+    their trace_id column only, so that a build of a few traces reads the other columns
+    of these files alone, not of every score the lake holds."""
+    if not score_files:
+        return []
+    holding = con.execute(
+        f"select distinct filename from read_parquet({sql_list(score_files)}, "
+        "union_by_name = true, hive_partitioning = false, filename = true) "
+        f"where trace_id in (select trace_id from {traces})"
+    ).fetchall()
+    return sorted(Path(name) for (name,) in holding)
+
+
 def select_batch(
-    con, batch: Batch, catalog: str, span_files: list[Path], traces: str | None = None
+    con,
+    batch: Batch,
+    catalog: str,
+    span_files: list[Path],
+    traces: str | None = None,
+    score_files: list[Path] | None = None,
 ) -> None:
     """Point the slice catalog's `lake_spans` and `lake_evaluations` at the batch's traces
-    (among those in relation `traces`, when given)."""
+    (among those in relation `traces`, when given). `score_files`, when given, are the
+    only files holding their scores (`files_holding`). The batch's scores are a table,
+    read once: several slice models read them, and a view would scan every score file
+    of the lake for each."""
     if batch.whole_lake and traces is None:
         return  # the slice reads the warehouse's lake views
     warehouse = f"{sql_identifier(catalog)}.main"
@@ -166,7 +188,12 @@ def select_batch(
     else:  # the traces have no spans (only scores): nothing to read
         spans = f"select * from {warehouse}.lake_spans limit 0"
     con.execute(f"create view slice.main.lake_spans as {spans}")
+    scores = f"select * from {warehouse}.lake_evaluations"
+    if score_files is not None:  # the lake view's columns, from the files that matter
+        scores = f"({scores} limit 0)"
+        if score_files:
+            scores += f" union all by name (select * from {read_parquet_sql(score_files)})"
     con.execute(
-        "create view slice.main.lake_evaluations as select * from "
-        f"{warehouse}.lake_evaluations where trace_id in {chosen}"
+        f"create table slice.main.lake_evaluations as select * from ({scores}) "
+        f"where trace_id in {chosen}"
     )

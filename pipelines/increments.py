@@ -188,37 +188,62 @@ def select_touched(con, plan: Plan, lake_dir: Path, log: pa.Table) -> Touched:
             f"{scores} where trace_id is not null "
             "except select trace_id from temp.main.touched_traces"
         )
-    _close_over_cases(con)
     days = {lake.partition_day(p) for p in new_spans}
-    days |= {
-        day
-        for (day,) in con.execute(
-            "select distinct day from previous.main.fct_case_traces "
-            "where trace_id in (select trace_id from temp.main.touched_traces)"
-        ).fetchall()
-    }
+    days |= _close_over_cases(con)
     n_traces = con.execute("select count(*) from temp.main.touched_traces").fetchall()[0][0]
     return Touched(sorted(days), n_traces, new_spans)
 
 
-def _close_over_cases(con) -> None:
+def _close_over_cases(con) -> set[date]:
     """Add every trace of a touched case and every case of a touched trace, as the
-    previous build knew them, until nothing changes."""
+    previous build knew them, until nothing changes; returns the days the touched traces
+    had rows on then. Each round reads the previous fct_case_traces once, keeping only
+    the rows of a touched trace or case (a few, in memory), and closes over those; only
+    when that added a trace or case can rows not yet read belong to them: read again.
+    (Reading it per statement would cost a multiple of what the lake holds.)"""
+    found = "temp.main.touched_case_traces"
+    try:
+        for _ in range(MAX_CLOSURE_ROUNDS):
+            con.execute(
+                f"create or replace temp table {found} as "
+                "select distinct conversation_id, trace_id, day "
+                "from previous.main.fct_case_traces where conversation_id in "
+                "(select conversation_id from temp.main.touched_conversations) "
+                "or trace_id in (select trace_id from temp.main.touched_traces)"
+            )
+            if not _close_over(con, found):
+                return {
+                    day
+                    for (day,) in con.execute(
+                        f"select distinct day from {found} "
+                        "where trace_id in (select trace_id from temp.main.touched_traces)"
+                    ).fetchall()
+                }
+    finally:
+        con.execute(f"drop table if exists {found}")
+    raise RuntimeError("touched cases did not close over traces; run `fleetledger build --full`")
+
+
+def _close_over(con, case_traces: str) -> int:
+    """Close the touched traces and cases over the rows of `case_traces` (conversation_id,
+    trace_id); returns how many traces and cases were added."""
+    total = 0
     for _ in range(MAX_CLOSURE_ROUNDS):
         added = con.execute(
             "insert into temp.main.touched_traces "
-            "select distinct trace_id from previous.main.fct_case_traces where conversation_id "
+            f"select distinct trace_id from {case_traces} where conversation_id "
             "in (select conversation_id from temp.main.touched_conversations) "
             "except select trace_id from temp.main.touched_traces"
         ).fetchall()[0][0]
         added += con.execute(
             "insert into temp.main.touched_conversations "
-            "select distinct conversation_id from previous.main.fct_case_traces where trace_id "
+            f"select distinct conversation_id from {case_traces} where trace_id "
             "in (select trace_id from temp.main.touched_traces) "
             "except select conversation_id from temp.main.touched_conversations"
         ).fetchall()[0][0]
         if not added:
-            return
+            return total
+        total += added
     raise RuntimeError("touched cases did not close over traces; run `fleetledger build --full`")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +24,7 @@ from genai_prices import data_snapshot
 from genai_prices.types import (
     ConditionalPrice,
     ModelInfo,
+    ModelPrice,
     StartDateConstraint,
     TieredPrices,
     calc_unit_price,
@@ -87,13 +89,22 @@ def _window_starts(model: ModelInfo) -> list[date | None]:
     return [None, *sorted(starts)]
 
 
-def _tier_bands(prices) -> list[tuple[int, int | None]]:
+def _token_prices(prices: ModelPrice) -> dict[str, object]:
+    """A model's text-token prices (genai-prices key → a number, TieredPrices, or None:
+    not priced), read once from the object's own fields: `getattr` on a price it lacks
+    goes through genai-prices' `__getattr__`, a unit-registry lookup each time (a third
+    of compiling the table)."""
+    fields = vars(prices)
+    return {key: fields.get(key) for key in PRICE_COLUMNS}
+
+
+def _tier_bands(prices: dict[str, object]) -> list[tuple[int, int | None]]:
     """(over, upto] input-token bands in which no tiered price changes."""
     thresholds = sorted(
         {
             tier.start
-            for key in PRICE_COLUMNS
-            if isinstance(value := getattr(prices, key, None), TieredPrices)
+            for value in prices.values()
+            if isinstance(value, TieredPrices)
             for tier in value.tiers
         }
     )
@@ -119,7 +130,7 @@ def model_price_rows(provider_id: str, model: ModelInfo) -> Iterable[dict]:
     """Price rows of one model: every validity window × tier band."""
     starts = _window_starts(model)
     for start, end in zip(starts, [*starts[1:], None], strict=True):
-        prices = model.get_prices(_at(start))
+        prices = _token_prices(model.get_prices(_at(start)))
         for over, upto in _tier_bands(prices):
             representative = max(over + 1, 0)
             yield {
@@ -130,12 +141,13 @@ def model_price_rows(provider_id: str, model: ModelInfo) -> Iterable[dict]:
                 "tier_input_tokens_over": over,
                 "tier_input_tokens_upto": upto,
                 **{
-                    column: _usd_per_mtok(getattr(prices, key, None), representative)
-                    for key, column in PRICE_COLUMNS.items()
+                    PRICE_COLUMNS[key]: _usd_per_mtok(price, representative)
+                    for key, price in prices.items()
                 },
             }
 
 
+@cache  # the bundled snapshot never changes while a process runs: compile it once
 def price_table() -> pa.Table:
     """Every model of the bundled snapshot, compiled into `model_prices` rows."""
     snapshot = data_snapshot.get_snapshot()
@@ -227,6 +239,9 @@ def _override_row(where: str, index: int, entry) -> dict:
         raise PricesError(f"{where}: give at least one price (…_usd_per_mtok) or a multiplier")
     if row["valid_from"] and row["valid_to"] and row["valid_to"] <= row["valid_from"]:
         raise PricesError(f"{where}: `valid_to` must be after `valid_from`")
+    for name in ("valid_from", "valid_to"):  # a date and time given: its day
+        if isinstance(row[name], datetime):
+            row[name] = row[name].date()
     # The most specific entry wins: a model beats a provider-wide entry, a tier beats
     # any tier, a dated window beats an open one; then the later entry in the file.
     specificity = (

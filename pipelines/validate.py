@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +36,46 @@ from pipelines.schemas import DATA_QUALITY, TABLES, Table
 
 SITE = "fleetledger"
 VALIDATION_ROWS = 250_000  # rows per GX run: bounded memory (rule columns only)
+_importing_gx: threading.Thread | None = None
+
+
+def _import_gx() -> None:
+    """Import the GX modules an audit uses (what takes seconds is the import itself)."""
+    try:
+        import great_expectations
+        import great_expectations.expectations  # noqa: F401
+    except Exception:  # the audit's own import raises it again, where it is reported
+        pass
+
+
+def import_gx_in_background() -> None:
+    """Start importing Great Expectations in a thread, once per process, so that its
+    seconds of import overlap the run's parse (DuckDB releases the GIL while it works)
+    instead of following it. It changes nothing else: the audit imports GX as before,
+    once that import is done (`wait_for_gx_import`). A daemon thread: a run that
+    validates nothing (every file unchanged) does not wait for it to exit. A process
+    that forks waits for the import first (`wait_for_gx_import`), or starts it after
+    forking: a child forked half-way through an import inherits its module locks held
+    by a thread it does not have."""
+    global _importing_gx
+    if _importing_gx is None:
+        _importing_gx = threading.Thread(target=_import_gx, name="import-gx", daemon=True)
+        _importing_gx.start()
+
+
+def wait_for_gx_import() -> None:
+    """Wait for the background import of GX, if one was started: every GX import of this
+    module comes after it (GX's modules import one another in circles: a second thread
+    importing them while the first is half-way would find some half made), and so does
+    a fork (see `import_gx_in_background`)."""
+    if _importing_gx is not None:
+        _importing_gx.join()
 
 
 def expectations(table: Table) -> list:
     """The suite of a canonical table: each ruled column's rules. (The column list itself
     needs no expectation: every batch is cast to the table's Arrow schema first.)"""
+    wait_for_gx_import()
     import great_expectations.expectations as gxe
 
     suite: list[gxe.Expectation] = []
@@ -98,6 +134,7 @@ class DataQuality:
         return self._context
 
     def _open(self, gx_dir: Path, docs_dir: Path) -> None:
+        wait_for_gx_import()
         import great_expectations as gx
 
         for noisy in ("great_expectations", "great_expectations.core"):
@@ -123,6 +160,7 @@ class DataQuality:
         self._context = context  # last: a context is whole or absent
 
     def _suite(self, table: Table):
+        wait_for_gx_import()
         import great_expectations as gx
 
         context = self.context  # opened on first use: sets `suites` and `_source`
@@ -225,6 +263,7 @@ class DataQuality:
         return pa.concat_tables(parts)
 
     def _run(self, table: Table, rows: pa.Table, run_name: str, at: datetime, label: str):
+        wait_for_gx_import()
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,

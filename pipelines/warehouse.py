@@ -10,7 +10,8 @@ A build has three phases (materializations: see `pipelines.models`):
    DATA/marts/<fact>/day=…/; on an incremental build, the touched days' old files give
    their rows of the untouched cases to new files and the other days keep their files.
 3. warehouse: views over the lake and the facts, then rollups (recomputed only for the
-   touched days / weeks / months, the rest copied from the previous warehouse) and
+   touched days / weeks / months; an incremental build starts from a copy of the
+   previous warehouse file, whose rollups keep their other periods' rows in place) and
    tables (rebuilt whole), all documented with COMMENT ON (in one transaction).
 4. drift: `drift_daily` and `drift_weekly` (`pipelines.drift`), recomputed whole from
    the facts; then `portfolio_monthly` (`pipelines.portfolio`: the verdicts), and the
@@ -62,6 +63,7 @@ from pipelines.retirements import load_retirements
 from pipelines.schemas import (
     AGENTS,
     DATA_QUALITY,
+    EVALUATIONS,
     LAKE_TABLES,
     QUARANTINE,
     SPANS,
@@ -106,9 +108,16 @@ def build(
     _remove_killed_builds(settings)
     build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     building = settings.warehouse_path.with_name(f".warehouse-{build_id}.duckdb")
+    if plan.mode == "incremental":  # its rollups are updated in place
+        _copy_warehouse(settings.warehouse_path, building)
     con = connect(building, memory_limit=settings.duckdb_memory_limit)
+    # the lake and fact views read many Parquet files, each of them by many models: their
+    # footers read once per build, not once per query (files are never rewritten in place)
+    con.execute("set parquet_metadata_cache = true")
     try:
         catalog = con.execute("select current_database()").fetchall()[0][0]
+        if plan.mode == "incremental":
+            _keep_only_rollups(con, models)
         create_lake_views(con, settings.lake_dir, log)
         steps = _Steps(models, on_step)
         scope = None
@@ -152,6 +161,36 @@ def build(
     return result
 
 
+def _copy_warehouse(source: Path, target: Path) -> None:
+    """Start an incremental build from a copy of the previous warehouse file (and its
+    write-ahead log, if a writer left one): copying bytes costs little next to writing
+    every unchanged rollup row again, which grows with the lake."""
+    shutil.copyfile(source, target)
+    wal = source.with_name(source.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, target.with_name(target.name + ".wal"))
+
+
+def _keep_only_rollups(con, models: list[Model]) -> None:
+    """Drop every table and view of the copied previous warehouse but the rollups (their
+    untouched periods are kept in place; `_run_rollup_increment` replaces the touched
+    ones), so each other relation is made afresh, as on a full build: a lake table or
+    fact may turn from an empty table into a view. One transaction: one commit."""
+    rollups = {m.name for m in models if m.materialization == "rollup"}
+    relations = con.execute(
+        "select 'table', table_name from duckdb_tables() "
+        "where database_name = current_database() and schema_name = 'main' "
+        "union all select 'view', view_name from duckdb_views() "
+        "where database_name = current_database() and schema_name = 'main' and not internal"
+    ).fetchall()
+    drops = [f"drop {kind} {sql_identifier(name)}" for kind, name in relations
+             if name not in rollups]  # fmt: skip
+    if drops:
+        con.execute("begin transaction")
+        con.execute(";\n".join(drops))
+        con.execute("commit")
+
+
 def _remove_killed_builds(settings: Settings) -> None:
     """Delete the half-built warehouses of killed builds (one writer at a time holds the
     data dir's lock, so no other build is writing one)."""
@@ -185,17 +224,20 @@ def _build_slices(con, catalog, models, settings, log, build_id, steps, previous
     (`scope` None), of the touched traces on an incremental one (`scope`: their days;
     `previous`: the build whose fact files of those days give up their other cases' rows)."""
     span_files = lake.live_files(settings.lake_dir, SPANS, log=log)
-    traces = None
+    traces = score_files = None
     if scope is not None:
         span_files = [p for p in span_files if lake.partition_day(p) in set(scope.days)]
         traces = "temp.main.touched_traces"
+        score_files = batches.files_holding(
+            con, lake.live_files(settings.lake_dir, EVALUATIONS, log=log), traces
+        )
     planned = batches.plan_batches(con, span_files, settings.spans_per_build_batch, traces)
     steps.add_batches(len(planned))
     files: dict[str, dict[date, list[str]]] = {}
     rewritten: list[date] = []
     for batch in planned:
         _attach_slice(con, catalog)
-        batches.select_batch(con, batch, catalog, span_files, traces)
+        batches.select_batch(con, batch, catalog, span_files, traces, score_files)
         label = f" (batch {batch.number + 1}/{len(planned)})" if len(planned) > 1 else ""
         _run_slice_models(con, models, steps, label)
         tag = f"{build_id}-{batch.number}"
@@ -376,7 +418,7 @@ def _carry_over_facts(con, models, previous, days: list[date], marts_dir: Path, 
         for start in range(0, len(merging), FACT_DAYS_PER_WRITE):  # a few days per COPY
             paths = [p for day in merging[start : start + FACT_DAYS_PER_WRITE] for p in old[day]]
             query = (
-                f"select * from {read_parquet_sql(paths)} where conversation_id not in "
+                f"select * from {_read_facts_sql(paths)} where conversation_id not in "
                 "(select conversation_id from temp.main.touched_conversations)"
             )
             _add_files(files, {fact: _copy_by_day(con, query, marts_dir / fact, f"{tag}-k{start}")})
@@ -413,6 +455,16 @@ def _copy_by_day(con, query: str, folder: Path, tag: str) -> dict[date, list[str
     return written
 
 
+def _read_facts_sql(paths) -> str:
+    """`read_parquet` over fact files, with their `day` partition. Not by union of their
+    columns (`read_parquet_sql`): every fact file a warehouse names was written by the
+    same models (another fingerprint means a full build), so the columns of the first
+    file are every file's, and DuckDB matches them by name; a union reads the footer of
+    every file of the lake each time a view over them is made or read."""
+    hive = "hive_partitioning = true, hive_types = {'day': date}"
+    return f"read_parquet({sql_list(paths)}, {hive})"
+
+
 def _collect_fact_garbage(marts_dir: Path, models, files, previous) -> None:
     """Delete fact files neither this build nor the previous one names (an analyst may
     still be reading the previous warehouse)."""
@@ -439,7 +491,7 @@ def _run_warehouse_model(con, model: Model, plan, touched_days, files) -> list[D
         paths = sorted(p for day_paths in files[model.name].values() for p in day_paths)
         if paths:
             con.execute(f"create or replace view {model.name} as select * from "
-                        f"{read_parquet_sql(paths)}")  # fmt: skip
+                        f"{_read_facts_sql(paths)}")  # fmt: skip
         kind = "view" if paths else "table"
     elif kind == "rollup" and plan.mode == "incremental":
         _run_rollup_increment(con, model, touched_days, files)
@@ -451,8 +503,10 @@ def _run_warehouse_model(con, model: Model, plan, touched_days, files) -> list[D
 
 
 def _run_rollup_increment(con, model: Model, touched_days, files) -> None:
-    """Recompute a rollup for the touched periods only, from the facts of those periods;
-    the other periods' rows are copied from the previous warehouse."""
+    """Recompute a rollup for the touched periods only, from the facts of those periods,
+    in place: the build started from a copy of the previous warehouse, so the other
+    periods' rows are already there and stay (rewriting them would cost what the whole
+    rollup holds, not what changed)."""
     period = PERIODS[model.partition]
     periods = sorted({_period_start(d, period) for d in touched_days})
     scope_days = {d for p in periods for d in _period_days(p, period)}
@@ -465,21 +519,19 @@ def _run_rollup_increment(con, model: Model, touched_days, files) -> None:
             )
             if paths:
                 con.execute(f"create view scope.main.{fact} as select * from "
-                            f"{read_parquet_sql(paths)}")  # fmt: skip
+                            f"{_read_facts_sql(paths)}")  # fmt: skip
             else:
                 con.execute(f"create table scope.main.{fact} as select * from {fact} limit 0")
         con.execute(f"set search_path = 'scope.main,{sql_identifier(catalog)}.main'")
         in_periods = sql_date_list(periods)
         column = sql_identifier(model.partition)
-        sql = (
-            f"select * from previous.main.{model.name} "
-            f"where not list_contains({in_periods}, {column}) union all by name "
-            f"select * from ({model.sql}) where list_contains({in_periods}, {column})"
-        )
+        table = f"{sql_identifier(catalog)}.main.{model.name}"
+        _execute(con, model, f"delete from {table} where list_contains({in_periods}, {column})")
         _execute(
             con,
             model,
-            f"create or replace table {sql_identifier(catalog)}.main.{model.name} as\n{sql}",
+            f"insert into {table} by name\n"
+            f"select * from ({model.sql}) where list_contains({in_periods}, {column})",
         )
     finally:
         con.execute(f"use {sql_identifier(catalog)}")

@@ -27,7 +27,8 @@ def costing_connection(overrides: pa.Table | None = None, *, memory_limit: str =
 
 def resolve_models(con) -> None:
     """The `model_resolution` seed for the models the calls use, and the model that
-    decides each call key's price model and overrides from it (`int_llm_call_keys`)."""
+    decides from it each call key's price model, time segments, token bands and
+    overrides, with the rates its calls are costed at (`int_llm_call_keys`)."""
     pairs = con.sql("select distinct provider, model from int_spans__attributed").fetchall()
     db.create_tables(con, {"model_resolution": pricing.resolution_table(pairs)})
     con.execute(f"create or replace table int_llm_call_keys as {CALL_KEYS.sql}")

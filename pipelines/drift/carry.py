@@ -134,15 +134,21 @@ def _with_changes(rows: pl.DataFrame, recomputed: pl.DataFrame) -> pl.DataFrame:
 
 
 def _seeds(kept: pl.DataFrame) -> dict[tuple[str, str, str], list[dict]]:
-    """Series → its kept rows after the last one judged that did not cross (all of them
-    when there is none): the persistence state the kept rows leave is theirs, as a window
-    that does not cross ends a run (running 0, strong 0, not alerting)."""
-    calm = pl.col("crosses_alert").not_().fill_null(False)
+    """Series → its kept rows judged (crosses_alert not null) after the last one that did
+    not cross (all of them when there is none): the persistence state the kept rows leave
+    is theirs, as a window that does not cross ends a run (running 0, strong 0, not
+    alerting), and persistence skips a row not judged (too few values). So a series'
+    seeds are its crossing run, not its history: a grouping and a join find them, with
+    no sort of every kept row (there are as many as the lake has days)."""
+    crosses = pl.col("crosses_alert")
+    last_calm = (
+        kept.filter(crosses.not_()).group_by(SERIES).agg(last_calm=pl.col("window_end").max())
+    )
     tail = (
-        kept.sort(*SERIES, "window_end")
-        .with_columns(position=pl.int_range(pl.len()).over(SERIES))
-        .with_columns(last_calm=pl.when(calm).then("position").max().over(SERIES))
-        .filter(pl.col("position") > pl.col("last_calm").fill_null(-1))
+        kept.filter(crosses.is_not_null())
+        .join(last_calm, on=SERIES, how="left")
+        .filter(pl.col("last_calm").is_null() | (pl.col("window_end") > pl.col("last_calm")))
+        .sort(*SERIES, "window_end")
     )
     seeds: dict[tuple[str, str, str], list[dict]] = {}
     for row in tail.select(*SERIES, "window_id", *_SEED_COLUMNS).to_dicts():

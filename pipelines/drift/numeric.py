@@ -61,14 +61,23 @@ class DailyHistograms:
 def daily_histograms(histograms: pl.DataFrame) -> dict[tuple[str, str], DailyHistograms]:
     """(agent, metric) → its DailyHistograms; `histograms`: agent_name, metric, day,
     value, n (one row per day and value). One sort, after which each (agent, metric) is a
-    run of rows with its values in order (a partition and a sort per pair cost more)."""
-    frame = histograms.sort("agent_name", "metric", "value")
-    key = pl.struct("agent_name", "metric")
-    starts = np.flatnonzero(frame.select((key != key.shift()).fill_null(True)).to_series())
-    bounds = np.append(starts, len(frame))
-    days = frame["day"].to_physical().to_numpy()
-    values, n = frame["value"].to_numpy(), frame["n"].to_numpy()
-    agents, metrics = frame["agent_name"].gather(starts), frame["metric"].gather(starts)
+    run of rows with its values in order (a partition and a sort per pair cost more). The
+    sort is numpy's, of the agent's and metric's integer codes and the value: a sort of
+    the strings costs ~2.5× more, and only the runs need be together, not in name order."""
+    agent_codes, metric_codes = (
+        histograms[name].cast(pl.Categorical).to_physical().to_numpy()
+        for name in ("agent_name", "metric")
+    )
+    order = np.lexsort((histograms["value"].to_numpy(), metric_codes, agent_codes))
+    agent_codes, metric_codes = agent_codes[order], metric_codes[order]
+    changes = (agent_codes[1:] != agent_codes[:-1]) | (metric_codes[1:] != metric_codes[:-1])
+    starts = np.flatnonzero(np.concatenate([[True], changes]))
+    bounds = np.append(starts, len(order))
+    days = histograms["day"].to_physical().to_numpy()[order]
+    values, n = histograms["value"].to_numpy()[order], histograms["n"].to_numpy()[order]
+    first_rows = pl.Series(order[starts])
+    agents = histograms["agent_name"].gather(first_rows)
+    metrics = histograms["metric"].gather(first_rows)
     return {
         (agent, metric): DailyHistograms(days[lo:hi], values[lo:hi], n[lo:hi])
         for agent, metric, lo, hi in zip(agents, metrics, bounds[:-1], bounds[1:], strict=True)

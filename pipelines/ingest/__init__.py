@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,12 +132,19 @@ def ingest_file(
 
     Its sample of accepted rows goes to `quality`, the run's audit (validated when the
     run ends: `DataQuality.build_docs`); without one, it is audited on its own, now."""
+    from pipelines.validate import DataQuality, import_gx_in_background
+
     own_audit = quality is None
     if own_audit:
-        from pipelines.validate import DataQuality
-
         quality = DataQuality(settings.gx_dir, settings.data_quality_dir)
-    prepared = prepare_file(path, settings, source_format=source_format, now=now, again=again)
+    prepared = prepare_file(
+        path,
+        settings,
+        source_format=source_format,
+        now=now,
+        again=again,
+        before_parse=import_gx_in_background,  # its audit will need GX: it loads meanwhile
+    )
     if isinstance(prepared, FileResult):
         return prepared
     result = commit_prepared(prepared, settings, quality)
@@ -154,12 +162,14 @@ def prepare_file(
     again: bool = False,
     threads: int | None = None,
     keep_keys: bool = False,
+    before_parse: Callable[[], None] | None = None,
 ) -> Prepared | FileResult:
     """Parse and stage one file (no commit): what a worker process does. Returns the
     FileResult when there is nothing to commit (unchanged, set aside). With `keep_keys`,
     the keys of its rows that pass the rules are kept beside the staged files, so the
     commit can tell whether a file committed meanwhile changes its dedupe (see
-    `parallel.stale`)."""
+    `parallel.stale`). `before_parse` is called once the file is known to need parsing
+    (neither unchanged nor unrecognised)."""
     try:
         fmt = source_format or detect_format(path)
     except Exception as error:  # e.g. a gzip stream cut before its first line ends
@@ -170,16 +180,20 @@ def prepare_file(
         return set_aside(
             path, settings, "unrecognised content: not a known trace or billing export"
         )
-    sha = lake.file_sha256(path)
     log = lake.read_log(settings.lake_dir)
-    if not again and lake.already_ingested(log, path, sha):
+    known = not again and lake.logged(log, path)  # only a logged file can be unchanged
+    hashing = _content_hash(path, in_background=not known)
+    if known and lake.already_ingested(log, path, hashing.result()):
         return FileResult(path, fmt, "unchanged")
+    if before_parse:
+        before_parse()
     now = now or datetime.now(UTC)
     lineage = Lineage(fmt, str(path.resolve()), now)
     staged = lake.StagedFile(settings.lake_dir, path)
     sample = FileSample(lineage.source_file, staged.key, staged.commit_id, settings.lake_dir)
     rows_read = 0
     con = connect(memory_limit=INGEST_MEMORY_LIMIT)
+    writes = BackgroundWrites()
     try:
         if threads:
             con.execute(f"set threads = {int(threads)}")
@@ -190,22 +204,64 @@ def prepare_file(
             parsed = FORMATS[fmt].parse(
                 con, batch, lineage, keep_content=settings.keep_content, seen=seen
             )
+            writes.wait()  # the previous batch's: one batch's rows are pending at most
             for name, rows in parsed.rows.items():
-                staged.add(TABLES[name], rows)
+                writes.submit(staged.add, TABLES[name], rows)
                 sample.add(con, TABLES[name], rows)
-            staged.add_quarantine(_stored_quarantine(parsed.quarantine, settings))
+            writes.submit(staged.add_quarantine, _stored_quarantine(parsed.quarantine, settings))
             rows_read += parsed.records_read
+        writes.wait()
         _check_conserved(path, rows_read, staged)
         passed_keys = seen.passed()
+        sha = hashing.result()
     except Exception as error:
+        writes.close()  # no staged file may land after the discard
         staged.discard()
         if _machine_error(error):
             raise
         return set_aside(path, settings, f"cannot be read as {fmt}: {describe(error)}")
     finally:
+        writes.close()
         con.close()
     snapshot = frozenset(lake.live_commits(log))
     return Prepared(path, fmt, sha, staged, rows_read, now, sample, snapshot, passed_keys)
+
+
+class BackgroundWrites:
+    """Calls run one after the other in one thread, in the order submitted: a batch's
+    rows are written to the stage (Parquet, which releases the GIL) while DuckDB parses
+    the next batch. `wait` raises the first error of the calls submitted so far, as the
+    call would have raised it; `close` waits for every call (no write lands after it)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="stage")
+        self._pending: list[Future] = []
+
+    def submit(self, call: Callable, *args) -> None:
+        self._pending.append(self._pool.submit(call, *args))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _content_hash(path: Path, *, in_background: bool) -> Future[str]:
+    """The file's SHA-256, computed now, or `in_background`: in a thread, while the file
+    is parsed (hashlib and file reads release the GIL). That is for a file whose hash
+    cannot make it "unchanged" (no version of it in the log, or read `again`): the hash
+    is then only needed for its commit."""
+    if not in_background:
+        done: Future[str] = Future()
+        done.set_result(lake.file_sha256(path))
+        return done
+    pool = ThreadPoolExecutor(1, thread_name_prefix="sha256")
+    hashing = pool.submit(lake.file_sha256, path)
+    pool.shutdown(wait=False)  # the thread ends with its one task
+    return hashing
 
 
 def commit_prepared(prepared: Prepared, settings: Settings, quality: DataQuality) -> FileResult:
@@ -303,7 +359,8 @@ def _check_conserved(path: Path, rows_read: int, staged: lake.StagedFile) -> Non
 
 
 def begin_ingest(settings: Settings) -> DataQuality:
-    """Remove the leftovers of a killed run; the GX context this run's files share."""
+    """Remove the leftovers of a killed run; the GX context this run's files share. (GX
+    loads in the background once a file is parsed: `ingest_file`, `parallel`.)"""
     from pipelines.validate import DataQuality
 
     lake.collect_garbage(settings.lake_dir)
@@ -324,7 +381,7 @@ def ingest_paths(
     quality = begin_ingest(settings)
     files = list(raw_files(paths))
     n_workers = parallel.worker_count(len(files), workers)
-    if n_workers > 1:
+    if n_workers > 1:  # GX loads once the workers are forked (see `parallel`)
         results = parallel.ingest_in_parallel(
             files,
             settings,

@@ -168,6 +168,11 @@ def live_commits(log: pa.Table) -> set[str]:
     return set(log["commit_id"].to_pylist())
 
 
+def logged(log: pa.Table, source: Path) -> bool:
+    """True when a version of this file (any content) is in the log."""
+    return bool(pc.any(pc.equal(log["source_file"], str(source.resolve()))).as_py())
+
+
 def already_ingested(log: pa.Table, source: Path, sha256: str) -> bool:
     """True when this exact content of this file is in the log."""
     same_file = pc.equal(log["source_file"], str(source.resolve()))

@@ -435,6 +435,19 @@ def _with_included(total: str, *parts: str) -> str:
     )
 
 
+# The span's `attributes`, as the entries (key, value) of map_concat(res_kept, span_kept):
+# the resource's entries in order, a span attribute of the same key overriding its value,
+# then the span's other entries in order. DuckDB's map_concat costs more than the whole
+# rest of the span's columns, so only the rare span that overrides a resource attribute
+# uses it; the others' maps are a concatenation of lists. Arrow makes the map from the
+# entries (`split.accepted`). Only the entries of accepted spans are read: a span whose
+# res_kept or span_kept is NULL is rejected (`_span_problem_sql`).
+_ATTRIBUTE_ENTRIES_SQL = """case
+    when list_has_any(map_keys(res_kept), map_keys(span_kept))
+        then map_entries(map_concat(res_kept, span_kept))
+    else list_concat(map_entries(res_kept), map_entries(span_kept)) end"""
+
+
 def _spans_view_sql(keep_content: bool) -> str:
     def attr(column: str) -> str:
         if column in _COUNT_COLUMNS:
@@ -485,7 +498,7 @@ def _spans_view_sql(keep_content: bool) -> str:
     with texts as (
         select *, {texts}, try({span_kept}) as span_kept from otlp_flat
     ),
-    kept as (select *, {values}, map_concat(res_kept, span_kept) as attributes from texts)
+    kept as (select *, {values}, {_ATTRIBUTE_ENTRIES_SQL} as attributes from texts)
     select {select}, line_no, ordinal, {_span_problem_sql()} as parse_problem
     from kept
     """

@@ -47,7 +47,8 @@ def worker_count(files: int, wanted: int | None = None) -> int:
 def start_method() -> str:
     """fork where there is one: a worker starts at once, with this process's modules and
     their state as they are now (formats, settings), and uses only what it makes itself
-    (its DuckDB connection; GX is not imported before the run's audit). Elsewhere spawn."""
+    (its DuckDB connection; GX starts loading, in a thread, only once the workers are
+    forked: `ingest_in_parallel`). Elsewhere spawn."""
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
@@ -64,10 +65,12 @@ def ingest_in_parallel(
     doc); the FileResults, in order. An error of the machine in a worker is raised here,
     as a sequential run raises it; files parsed but not committed are discarded."""
     from pipelines.ingest import prepare_file
+    from pipelines.validate import import_gx_in_background, wait_for_gx_import
 
     threads = max(1, core_count() // workers)  # DuckDB's threads per worker
     context = multiprocessing.get_context(start_method())
     results: list[FileResult] = []
+    wait_for_gx_import()  # never fork half-way through an import (started by an earlier run)
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = [
             pool.submit(
@@ -80,6 +83,7 @@ def ingest_in_parallel(
             )
             for path in files
         ]
+        import_gx_in_background()  # the workers are forked (at the first submit, with fork)
         try:
             for future in futures:
                 result = commit_in_turn(future.result(), settings, quality, source_format)

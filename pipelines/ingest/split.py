@@ -184,10 +184,35 @@ def check(con, view: str, table: Table, *, seen: SeenRows | None = None) -> str:
 
 
 def accepted(con, checked: str, table: Table, lineage: Lineage) -> pa.Table:
-    """Checked rows that break no rule, with lineage, cast to the canonical schema."""
+    """Checked rows that break no rule, with lineage, cast to the canonical schema (a
+    map column may come as its list of entries, see `entries_as_maps`)."""
     columns = ", ".join(sql_identifier(c.name) for c in table.source_columns)
     sql = f"select {columns}, {LINEAGE_SQL} from {checked} where problem is null"
-    return con.sql(sql, params=lineage.params).to_arrow_table().cast(table.arrow_schema)
+    rows = con.sql(sql, params=lineage.params).to_arrow_table()
+    return entries_as_maps(rows, table.arrow_schema).cast(table.arrow_schema)
+
+
+def entries_as_maps(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`rows` with each column that `schema` types as a map but that holds lists of
+    entries (key, value) made a map of those entries, in their order (Arrow builds it
+    from the lists' buffers; DuckDB's map functions check every key, and cost more).
+    The entries' keys must be distinct: the parser's SQL makes them so."""
+    for index, name in enumerate(rows.column_names):
+        target, column = schema.field(name).type, rows.column(index)
+        if not (pa.types.is_map(target) and pa.types.is_list(column.type)):
+            continue
+        chunks = [
+            pa.MapArray.from_arrays(
+                chunk.offsets,
+                chunk.values.field("key"),
+                chunk.values.field("value"),
+                type=target,
+                mask=chunk.is_null() if chunk.null_count else None,
+            )
+            for chunk in column.chunks
+        ]
+        rows = rows.set_column(index, name, pa.chunked_array(chunks, target))
+    return rows
 
 
 def rejected(con, checked: str, raw_sql: str, table: Table, lineage: Lineage) -> pa.Table:

@@ -3,8 +3,11 @@
 -- day (a day without a case counts none). Events per day, as slo_weekly counts them:
 -- p95 case latency, cases (bad: at or above the agent's target); fallback rate, cases
 -- (bad: fell back); audit completeness, agent_daily's audit events (bad: incomplete).
--- Production cases only (fct_cases; agent_daily reads it). Days: each of the agent's
--- days in agent_daily and the long_days − 1 days after it, up to the fleet's last day.
+-- Production cases only (fct_cases; agent_daily reads it). The slow cases are counted
+-- from the daily latency histograms of int_drift_values_daily (each production case's
+-- duration_ms per agent and day, a day rollup), so that a build of one new day does not
+-- read every case of the lake again. Days: each of the agent's days in agent_daily and
+-- the long_days − 1 days after it, up to the fleet's last day.
 -- A table rebuilt whole: a window reaches back across periods, so no per-period rollup.
 -- materialized: table
 -- columns:
@@ -38,12 +41,12 @@ targets as (
     left join agents using (agent_name)
 ),
 
-slow_cases as (
-    select fct_cases.day, fct_cases.agent_name, count(*) as n_slow_cases
-    from fct_cases
+slow_cases as (  -- from the daily latency histograms, not the cases: see the header
+    select counts.day, counts.agent_name, sum(counts.n)::bigint as n_slow_cases
+    from int_drift_values_daily as counts
     inner join targets
-        on targets.agent_name = fct_cases.agent_name and targets.slo = 'p95_case_latency_ms'
-    where fct_cases.duration_ms >= targets.target
+        on targets.agent_name = counts.agent_name and targets.slo = 'p95_case_latency_ms'
+    where counts.metric = 'latency_ms' and counts.value >= targets.target
     group by all
 ),
 

@@ -23,11 +23,13 @@
 --   score_label: the label as given (NULL: none)
 --   source: human, llm_judge, heuristic or user_feedback
 --   evaluated_at: when the score was given (UTC)
-with evaluations as (
+
+-- read where used, never copied (a CTE read twice is materialized by default)
+with evaluations as not materialized (
     select * from stg_evaluations
 ),
 
-spans as (
+spans as not materialized (
     select trace_id, span_id, case_agent_name, conversation_id, started_at
     from int_spans__attributed
 ),
