@@ -13,6 +13,7 @@ Only text-token prices are compiled; audio/image/search units are not priced (ye
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import cache
@@ -234,6 +235,10 @@ def _override_row(where: str, index: int, entry) -> dict:
         value = entry.get(name)
         if value is not None and (not isinstance(value, int | float) or value < 0):
             raise PricesError(f"{where}: `{name}` must be a number ≥ 0, got {value!r}")
+        # YAML reads `.inf` and `.nan` as numbers; a case's cost is summed as an exact
+        # decimal (fct_cases__all), which holds neither
+        if value is not None and not math.isfinite(value):
+            raise PricesError(f"{where}: `{name}` must be a finite number, got {value!r}")
         row[name] = None if value is None else float(value)
     if all(row[name] is None for name in (*PRICE_COLUMNS.values(), "multiplier")):
         raise PricesError(f"{where}: give at least one price (…_usd_per_mtok) or a multiplier")

@@ -248,3 +248,9 @@ overrides:
   - {provider: openai, valid_from: 2026-10-01 10:00:00, multiplier: 0.5}
 """)  # fmt: skip
     assert overrides.column("valid_from").to_pylist() == [date(2026, 10, 1)]
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan"])
+def test_an_override_that_is_not_a_finite_number_is_refused(tmp_path, value):
+    with pytest.raises(pricing.PricesError, match="`multiplier` must be a finite number, got"):
+        _overrides(tmp_path, f"overrides:\n  - {{provider: openai, multiplier: {value}}}\n")
