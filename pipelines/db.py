@@ -41,16 +41,18 @@ def sql_date_list(days) -> str:
     return "[" + ", ".join(f"date '{day.isoformat()}'" for day in days) + "]"
 
 
-def read_parquet_sql(files, *, partitioned: bool = True) -> str:
+def read_parquet_sql(files, *, partitioned: bool = True, union: bool = True) -> str:
     """`read_parquet` over the given files, columns matched by name; `partitioned` adds
     the `day` column from their `day=YYYY-MM-DD` folders (else DuckDB's own detection
-    would add it as text)."""
+    would add it as text). `union` takes the union of every file's columns (reading every
+    footer); without it, the first file's columns are every file's."""
     hive = (
         "hive_partitioning = true, hive_types = {'day': date}"
         if partitioned
         else "hive_partitioning = false"
     )
-    return f"read_parquet({sql_list(files)}, union_by_name = true, {hive})"
+    by_name = "union_by_name = true, " if union else ""
+    return f"read_parquet({sql_list(files)}, {by_name}{hive})"
 
 
 def create_tables(con, tables: dict, *, catalog: str | None = None) -> None:

@@ -461,8 +461,7 @@ def _read_facts_sql(paths) -> str:
     same models (another fingerprint means a full build), so the columns of the first
     file are every file's, and DuckDB matches them by name; a union reads the footer of
     every file of the lake each time a view over them is made or read."""
-    hive = "hive_partitioning = true, hive_types = {'day': date}"
-    return f"read_parquet({sql_list(paths)}, {hive})"
+    return read_parquet_sql(paths, union=False)
 
 
 def _collect_fact_garbage(marts_dir: Path, models, files, previous) -> None:

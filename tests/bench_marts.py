@@ -132,7 +132,7 @@ for fact in (m.name for m in load_models() if m.materialization == "fact"):
     paths = [p for day_paths in state.files(fact).values() for p in day_paths]
     if not paths:
         continue
-    query = f"select * from {read_parquet_sql(paths)}"
+    query = f"select * from {read_parquet_sql(paths, union=False)}"  # as the build reads them
     rows += con.execute(f"select count(*) from ({query})").fetchone()[0]
     con.execute(f"copy ({query}) to {sql_string(out / fact)} "
                 f"(format parquet, partition_by (day))")

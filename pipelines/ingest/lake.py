@@ -168,16 +168,20 @@ def live_commits(log: pa.Table) -> set[str]:
     return set(log["commit_id"].to_pylist())
 
 
+def _of_file(log: pa.Table, source: Path) -> pa.ChunkedArray:
+    """Which log entries are versions of this file."""
+    return pc.equal(log["source_file"], str(source.resolve()))
+
+
 def logged(log: pa.Table, source: Path) -> bool:
     """True when a version of this file (any content) is in the log."""
-    return bool(pc.any(pc.equal(log["source_file"], str(source.resolve()))).as_py())
+    return bool(pc.any(_of_file(log, source)).as_py())
 
 
 def already_ingested(log: pa.Table, source: Path, sha256: str) -> bool:
     """True when this exact content of this file is in the log."""
-    same_file = pc.equal(log["source_file"], str(source.resolve()))
     same_content = pc.equal(log["content_sha256"], sha256)
-    return bool(pc.any(pc.and_(same_file, same_content)).as_py())
+    return bool(pc.any(pc.and_(_of_file(log, source), same_content)).as_py())
 
 
 def commit(lake_dir: Path, entry: dict) -> list[dict]:
