@@ -20,6 +20,7 @@ totals would be split. So:
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -168,12 +169,14 @@ def select_batch(
     span_files: list[Path],
     traces: str | None = None,
     score_files: list[Path] | None = None,
+    new_span_files: Collection[Path] = (),
 ) -> None:
     """Point the slice catalog's `lake_spans` and `lake_evaluations` at the batch's traces
     (among those in relation `traces`, when given). `score_files`, when given, are the
     only files holding their scores (`files_holding`). The batch's scores are a table,
     read once: several slice models read them, and a view would scan every score file
-    of the lake for each."""
+    of the lake for each. `new_span_files`: the files whose every trace is in `traces`
+    (an incremental build's new files: `increments.select_touched`)."""
     if batch.whole_lake and traces is None:
         return  # the slice reads the warehouse's lake views
     warehouse = f"{sql_identifier(catalog)}.main"
@@ -183,7 +186,11 @@ def select_batch(
         chosen = f"(select trace_id from temp.main.batch_traces where batch = {batch.number})"
     days = set(batch.days)
     files = [p for p in span_files if lake.partition_day(p) in days]
-    if files:
+    if files and batch.whole_lake and _only_new(files, new_span_files):
+        # every span of these files is of a touched trace: the filter would keep them all,
+        # and it cost each of the slice's several reads of the spans a join
+        spans = f"select * from {read_parquet_sql(files)}"
+    elif files:
         spans = f"select * from {read_parquet_sql(files)} where trace_id in {chosen}"
     else:  # the traces have no spans (only scores): nothing to read
         spans = f"select * from {warehouse}.lake_spans limit 0"
@@ -197,3 +204,9 @@ def select_batch(
         f"create table slice.main.lake_evaluations as select * from ({scores}) "
         f"where trace_id in {chosen}"
     )
+
+
+def _only_new(files: list[Path], new_span_files: Collection[Path]) -> bool:
+    """Whether every one of `files` is among `new_span_files`."""
+    new = {str(p) for p in new_span_files}
+    return all(str(p) in new for p in files)

@@ -147,10 +147,7 @@ class DataQuality:
                 site_name=SITE,
                 site_config={
                     "class_name": "SiteBuilder",
-                    "store_backend": {
-                        "class_name": "TupleFilesystemStoreBackend",
-                        "base_directory": str(docs_dir.resolve()),
-                    },
+                    "store_backend": _site_backend(docs_dir),
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 },
             )
@@ -310,11 +307,32 @@ class DataQuality:
 
     def build_docs(self) -> str | None:
         """Finish the run's audit, then render the Data Docs site (only when something
-        was validated)."""
+        was validated): the pages it lacks (this run's validation results) and the suites'
+        pages, then the index of every page."""
         self.finish()
         if not self.validated:
             return None
-        return self.context.build_data_docs(site_names=[SITE]).get(SITE)
+        return self.context.build_data_docs(
+            site_names=[SITE], resource_identifiers=self._pages_to_render()
+        ).get(SITE)
+
+    def _pages_to_render(self) -> list:
+        """The suites' pages (a suite may have changed) and every stored validation result
+        without a page: this run's, and any a run stopped before rendering. Left to
+        itself, GX renders every stored result again on every run: a nightly adds pages
+        every day, so the render grew with the project's history (an older page is as
+        its run rendered it)."""
+        from great_expectations.data_context.store.html_site_store import HtmlSiteStore
+
+        rendered = set(HtmlSiteStore(store_backend=_site_backend(self.docs_dir)).list_keys())
+        results = self.context.validation_results_store.list_keys()
+        suites = self.context.expectations_store.list_keys()
+        return suites + [key for key in results if key not in rendered]
+
+
+def _site_backend(docs_dir: Path) -> dict:
+    """Where the Data Docs site's pages are written."""
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())}
 
 
 def _write_audit(sample: FileSample, rows: pa.Table) -> int:

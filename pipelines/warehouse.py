@@ -237,7 +237,8 @@ def _build_slices(con, catalog, models, settings, log, build_id, steps, previous
     rewritten: list[date] = []
     for batch in planned:
         _attach_slice(con, catalog)
-        batches.select_batch(con, batch, catalog, span_files, traces, score_files)
+        batches.select_batch(con, batch, catalog, span_files, traces, score_files,
+                             scope.new_span_files if scope else ())  # fmt: skip
         label = f" (batch {batch.number + 1}/{len(planned)})" if len(planned) > 1 else ""
         _run_slice_models(con, models, steps, label)
         tag = f"{build_id}-{batch.number}"

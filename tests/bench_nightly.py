@@ -7,8 +7,9 @@ ingested, built with drift and reported in < 120 s on 2 cores).
 2. The new day's raw files: the demo generator run for 2026-02-01 alone with one seed
    per file (distinct ids) until the files hold ≥ `day_spans` spans of OTLP/JSON. Traces
    only: the day's bills are a few kB.
-3. Floor: DuckDB `read_json` of those files straight to Parquet, no transformation: the
-   least any nightly has to do with them.
+3. Floors: DuckDB `read_json` of those files straight to Parquet, no transformation: the
+   least any nightly has to do with them; and the flatten floor (tests/bench_flatten.py):
+   the same lines made canonical span rows, no check.
 4. What `fleetledger nightly` runs, as the same CLI commands, each in its own process
    (wall time includes start-up and imports, as a user sees them):
    `fleetledger ingest` (DATA/raw), `fleetledger build` (incremental, with drift),
@@ -25,6 +26,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from tests.bench_flatten import FLATTEN, flatten_sql
 from tests.bench_marts import (
     BUILD,
     SETTINGS,
@@ -102,6 +104,8 @@ def bench_nightly(
     size_mb = sum(p.stat().st_size for p in raw.iterdir()) / 1e6
     floor_s, _ = run("floor: read_json → Parquet", FLOOR, str(raw / "*.jsonl"),
                      str(root / "nightly-floor.parquet"))  # fmt: skip
+    flat = flatten_sql(str(raw / "*.jsonl"), str(root / "nightly-flat.parquet"))
+    flatten_s, _ = run("floor: flatten to canonical spans", FLATTEN, flat)
 
     dirs = ["--data-dir", args[0], "--config-dir", args[1],
             "--reports-dir", str(settings.reports_dir)]  # fmt: skip
@@ -130,8 +134,10 @@ def bench_nightly(
     floor_8_3m = floor_s * scale
     print(f"  the floor alone, extrapolated the same way: {floor_8_3m:.0f} s, leaving "
           f"{TARGET_S - floor_8_3m:.0f} s of the {TARGET_S} s target for the rest")  # fmt: skip
+    print(f"  the flatten floor (canonical spans, no check), extrapolated: "
+          f"{flatten_s * scale:.0f} s")  # fmt: skip
     record("nightly", day_spans=spans, day_mb=size_mb, prior_days=prior_days,
-           prior_day_spans=prior_day_spans, floor_s=floor_s,
+           prior_day_spans=prior_day_spans, floor_s=floor_s, flatten_s=flatten_s,
            **{f"{stage}_s": seconds for stage, seconds in stages.items()},
            build_mode=mode, total_s=total, ratio=total / floor_s,
            extrapolated_8_3m_s=extrapolated,

@@ -49,9 +49,10 @@ def summary_entries_sql(key: str, value: str) -> str:
     )
 
 
-def redacted_map_sql(entries: str, *, keep_content: bool) -> str:
-    """SQL map(varchar, varchar) of `entries` (a SQL list of structs {key, value}, e.g.
-    `map_entries(m)`), with every content entry replaced by its summary entries."""
+def redacted_entries_sql(entries: str, *, keep_content: bool) -> str:
+    """SQL list of the entries {k, v} of `entries` (a SQL list of structs {key, value},
+    e.g. `map_entries(m)`), in order, with every content entry replaced by its summary
+    entries. (Its keys may repeat: a summary named like another entry.)"""
     if keep_content:
         kept = "lambda e: [{k: e.key, v: e.value}]"
     else:
@@ -60,7 +61,12 @@ def redacted_map_sql(entries: str, *, keep_content: bool) -> str:
             f"lambda e: case when regexp_full_match(e.key, '{CONTENT_KEY_REGEX}') "
             f"then {summary} else [{{k: e.key, v: e.value}}] end"
         )
-    return f"map_from_entries(flatten(list_transform({entries}, {kept})))"
+    return f"flatten(list_transform({entries}, {kept}))"
+
+
+def redacted_map_sql(entries: str, *, keep_content: bool) -> str:
+    """SQL map(varchar, varchar) of `redacted_entries_sql`: an error when a key repeats."""
+    return f"map_from_entries({redacted_entries_sql(entries, keep_content=keep_content)})"
 
 
 def summary(value: object) -> str:

@@ -167,12 +167,18 @@ def _number_sql(text: str) -> str:
     )
 
 
+def _attribute_sql(key: str) -> str:
+    """SQL of the text value of a span's attribute `key` (the resource's, for the keys read
+    from it), NULL when absent or when the span's attributes cannot be read (see
+    `_flatten_sql`)."""
+    if key in RESOURCE_FALLBACK:
+        return f"res_attrs[{sql_string(key)}]"
+    return f"attr_values[list_position(attr_keys, {sql_string(key)})]"
+
+
 def _picks(column: str) -> list[tuple[str, str]]:
     """(key, SQL of its text value) of each alias of a canonical column, in order."""
-    return [
-        (key, f"{'res_attrs' if key in RESOURCE_FALLBACK else 'attrs'}[{sql_string(key)}]")
-        for key in SPAN_ATTRIBUTE_ALIASES[column]
-    ]
+    return [(key, _attribute_sql(key)) for key in SPAN_ATTRIBUTE_ALIASES[column]]
 
 
 def _text(column: str) -> str:
@@ -197,16 +203,43 @@ def _extracted_keys() -> list[str]:
     return sorted(keys - RESOURCE_FALLBACK)
 
 
-_KV_TO_TEXT = """list_transform({kvs}, lambda a: {{k: a.key, v: coalesce(
+_VALUE_TEXT = """coalesce(
     a.value.stringValue, a.value.intValue, cast(a.value.doubleValue as varchar),
     cast(a.value.boolValue as varchar),
     to_json(json_extract_string(a.value.arrayValue, '$.values[*].*'))::varchar,
-    cast(a.value.kvlistValue as varchar), a.value.bytesValue)}})"""
+    cast(a.value.kvlistValue as varchar), a.value.bytesValue)"""
+
+
+def _attribute_entries(kvs: str) -> str:
+    """SQL list of the entries {key, value} of an OTLP attribute list, values as text."""
+    return f"list_transform({kvs}, lambda a: {{key: a.key, value: {_VALUE_TEXT}}})"
 
 
 def _attribute_map(kvs: str) -> str:
     """SQL map of an OTLP attribute list; NULL when it cannot be one (see `_map_problem`)."""
-    return f"try(map_from_entries({_KV_TO_TEXT.format(kvs=kvs)}))"
+    return f"try(map_from_entries({_attribute_entries(kvs)}))"
+
+
+SHORT_LIST = 32  # attributes a span or resource usually has far fewer
+
+
+def _distinct(keys: str) -> str:
+    """SQL: whether the list `keys` (SQL of a list, not NULL; it is read more than once)
+    holds no NULL and no key twice (makes a map). A short list is searched for each key's
+    first place: quicker than `list_distinct`'s hash set, which a long list (quadratic
+    otherwise) still uses."""
+    repeated = f"list_transform({keys}, lambda k, i: k is null or list_position({keys}, k) < i)"
+    return (
+        f"(case when len({keys}) <= {SHORT_LIST} then not coalesce(list_bool_or({repeated}), false)"
+        f" else len(list_distinct({keys})) = len({keys}) end)"
+    )
+
+
+def _if_distinct(entries: str) -> str:
+    """SQL of the entries {k, v} `entries` (a column; NULL: none) when they make a map,
+    else NULL. (Not `coalesce`: DuckDB's, of a list of structs, is slow.)"""
+    keys = f"list_transform({entries}, lambda e: e.k)"
+    return f"case when {entries} is null then [] when {_distinct(keys)} then {entries} end"
 
 
 def _map_problem(kvs: str, what: str) -> str:
@@ -342,40 +375,77 @@ from otlp_line_rejects join otlp_lines using (line_no)
 """
 
 
-def _flatten_sql(keep_content: bool) -> str:
-    res_kept = content.redacted_map_sql("map_entries(res_attrs)", keep_content=keep_content)
+def _span_rows_sql(lines: str, *, resources: bool = False, keep_content: bool = False) -> str:
+    """SQL of one row per span of `lines` (a query of `otlp_parsed` rows): its line_no, its
+    ordinal (the order of the spans in their line) and `s`, its parsed structure. With
+    `resources`, also its resource's attributes as a map (`res_attrs`), as stored (the
+    entries `res_kept`, see `content`; NULL when they make no map) and what is wrong with
+    them (`res_problem`): made once per resource, before its spans are unnested."""
+    made = redacted = checked = carried = ""
+    if resources:
+        made = f""", rs.resource.attributes as res_kvs,
+            coalesce({_attribute_map("rs.resource.attributes")}, map()) as res_attrs"""
+        entries = content.redacted_entries_sql("map_entries(res_attrs)", keep_content=keep_content)
+        redacted = f", {entries} as res_redacted"
+        checked = f"""res_attrs, {_if_distinct("res_redacted")} as res_kept,
+            case when res_kvs is not null and cardinality(res_attrs) = 0 and len(res_kvs) > 0
+                then {_map_problem("res_kvs", "resource attributes")} end as res_problem,"""
+        carried = "res_attrs, res_kept, res_problem,"
     return f"""
-    create or replace temp table otlp_flat as
     with resource_spans as (
         select line_no, unnest(resource_spans) as rs,
             generate_subscripts(resource_spans, 1) as rs_i
-        from otlp_parsed anti join otlp_line_rejects using (line_no)
+        from {lines}
     ),
-    resources as (
-        select line_no, rs_i, rs.scopeSpans as scope_spans, rs.resource.attributes as res_kvs,
-            coalesce({_attribute_map("rs.resource.attributes")}, map()) as res_attrs
-        from resource_spans
-    ),
+    resources as (select line_no, rs_i, rs.scopeSpans as scope_spans{made} from resource_spans),
+    redacted as (select *{redacted} from resources),
     scope_spans as (
-        select line_no, rs_i, res_attrs, try({res_kept}) as res_kept,
-            case when res_kvs is not null and cardinality(res_attrs) = 0 and len(res_kvs) > 0
-                then {_map_problem("res_kvs", "resource attributes")} end as res_problem,
+        select line_no, rs_i, {checked}
             unnest(scope_spans) as ss, generate_subscripts(scope_spans, 1) as ss_i
-        from resources
+        from redacted
     ),
     spans as (
-        select line_no, rs_i, ss_i, res_attrs, res_kept, res_problem,
+        select line_no, rs_i, ss_i, {carried}
             unnest(ss.spans) as s, generate_subscripts(ss.spans, 1) as sp_i
         from scope_spans
     )
-    select
-        line_no,
-        (rs_i::hugeint << 80) + (ss_i::hugeint << 40) + sp_i as ordinal,
-        s, res_attrs, res_kept, res_problem,
-        coalesce({_attribute_map("s.attributes")}, map()) as attrs,
-        try_cast(s.startTimeUnixNano as hugeint) as start_ns,
-        try_cast(s.endTimeUnixNano as hugeint) as end_ns
+    select line_no, (rs_i::hugeint << 80) + (ss_i::hugeint << 40) + sp_i as ordinal,
+        {carried} s
     from spans
+    """
+
+
+def _flatten_sql(keep_content: bool) -> str:
+    """The view `otlp_flat`: one row per span of the lines not quarantined whole, with its
+    resource's attributes (see `_span_rows_sql`) and its own: their keys (`attr_keys`), their
+    entries {key, value} (`attr_entries`) and values (`attr_values`, NULL when the keys
+    make no map: one is missing or repeats; a span without attributes has none).
+
+    A view, not a table: the span candidates' check (`split.check`) is its one full read,
+    and writing a table of every span's structure, to read it back once, cost more than
+    the rest of that check. The evaluations read few of its rows (the spans with events)
+    and columns (DuckDB computes only those). A span's attributes are lists, not a map:
+    DuckDB checks every key of a map it makes, which cost more than reading the aliases
+    (`_attribute_sql`) from the lists."""
+    spans = _span_rows_sql(
+        "otlp_parsed anti join otlp_line_rejects using (line_no)",
+        resources=True,
+        keep_content=keep_content,
+    )
+    return f"""
+    create or replace temp view otlp_flat as
+    select *,
+        case when attr_keys is null then []
+            when {_distinct("attr_keys")}
+            then list_transform(attr_entries, lambda e: e.value) end as attr_values
+    from (
+        select *,
+            list_transform(s.attributes, lambda a: a.key) as attr_keys,
+            {_attribute_entries("s.attributes")} as attr_entries,
+            try_cast(s.startTimeUnixNano as hugeint) as start_ns,
+            try_cast(s.endTimeUnixNano as hugeint) as end_ns
+        from ({spans})
+    )
     """
 
 
@@ -400,7 +470,7 @@ def _span_problem_sql() -> str:
     """'field|reason' of what the parse already knows is wrong with a span, else NULL."""
     whens = [
         "when res_problem is not null then 'attributes|' || res_problem",
-        "when cardinality(attrs) = 0 and len(s.attributes) > 0 then 'attributes|' || "
+        "when attr_values is null then 'attributes|' || "
         + _map_problem("s.attributes", "span attributes"),
         "when res_kept is null or span_kept is null then 'attributes|an attribute is named "
         "like the summary of a content attribute (<key>.chars or <key>.sha256)'",
@@ -435,17 +505,21 @@ def _with_included(total: str, *parts: str) -> str:
     )
 
 
-# The span's `attributes`, as the entries (key, value) of map_concat(res_kept, span_kept):
-# the resource's entries in order, a span attribute of the same key overriding its value,
-# then the span's other entries in order. DuckDB's map_concat costs more than the whole
-# rest of the span's columns, so only the rare span that overrides a resource attribute
-# uses it; the others' maps are a concatenation of lists. Arrow makes the map from the
-# entries (`split.accepted`). Only the entries of accepted spans are read: a span whose
-# res_kept or span_kept is NULL is rejected (`_span_problem_sql`).
+# The span's `attributes`, as the entries {k, v} of the map_concat of the maps of
+# res_kept and span_kept: the resource's entries in order, a span attribute of the same
+# key overriding its value, then the span's other entries in order. DuckDB's map_concat
+# costs more than the whole rest of the span's columns, so only the rare span that
+# overrides a resource attribute uses it; the others' entries are a concatenation of
+# lists. Arrow makes the map from the entries (`split.accepted`). Only the entries of
+# accepted spans are read: a span whose res_kept or span_kept is NULL is rejected
+# (`_span_problem_sql`).
 _ATTRIBUTE_ENTRIES_SQL = """case
-    when list_has_any(map_keys(res_kept), map_keys(span_kept))
-        then map_entries(map_concat(res_kept, span_kept))
-    else list_concat(map_entries(res_kept), map_entries(span_kept)) end"""
+    when list_has_any(list_transform(res_kept, lambda e: e.k),
+            list_transform(span_kept, lambda e: e.k))
+        then list_transform(
+            map_entries(map_concat(map_from_entries(res_kept), map_from_entries(span_kept))),
+            lambda e: {k: e.key, v: e.value})
+    else list_concat(res_kept, span_kept) end"""
 
 
 def _spans_view_sql(keep_content: bool) -> str:
@@ -489,21 +563,23 @@ def _spans_view_sql(keep_content: bool) -> str:
         + [f"{_number_sql(c + '__text')} as {c}__number" for c in _NUMBER_COLUMNS]
     )
     span_entries = (
-        f"list_filter(map_entries(attrs), "
+        f"list_filter(attr_entries, "
         f"lambda e: not list_contains({sql_list(_extracted_keys())}, e.key))"
     )
-    span_kept = content.redacted_map_sql(span_entries, keep_content=keep_content)
+    span_redacted = content.redacted_entries_sql(span_entries, keep_content=keep_content)
     return f"""
     create or replace temp view otlp_span_candidates as
     with texts as (
-        select *, {texts}, try({span_kept}) as span_kept from otlp_flat
+        select *, {texts}, {span_redacted} as span_redacted from otlp_flat
     ),
-    kept as (select *, {values}, {_ATTRIBUTE_ENTRIES_SQL} as attributes from texts)
+    counted as (select *, {values}, {_if_distinct("span_redacted")} as span_kept from texts),
+    kept as (select *, {_ATTRIBUTE_ENTRIES_SQL} as attributes from counted)
     select {select}, line_no, ordinal, {_span_problem_sql()} as parse_problem
     from kept
     """
 
 
+# Most spans have no events (`[]`): they are passed over before their maps are made.
 _EVALUATIONS_SQL = f"""
 create or replace temp table otlp_evaluations as
 with events as (
@@ -512,7 +588,7 @@ with events as (
         {_text("conversation_id")} as conversation_id,
         unnest(events) as e, generate_subscripts(events, 1) as event_i
     from (select *, from_json(s.events, $events) as events from otlp_flat
-        where s.events is not null)
+        where s.events is not null and s.events <> '[]')
 )
 select line_no, row_number() over (partition by line_no order by span_ordinal, event_i)
         as ordinal,
@@ -555,9 +631,11 @@ from evaluations
 """
 
 
-_SPAN_RAW_SQL = """
-select line_no, ordinal, to_json(s)::varchar as raw from otlp_flat semi join {rows}
-using (line_no, ordinal)
+# The rejected spans' lines only are unnested again (`{rows}`: see `split.rejected`).
+_SPAN_RAW_SQL = f"""
+select line_no, ordinal, to_json(s)::varchar as raw
+from ({_span_rows_sql("otlp_parsed semi join {rows} using (line_no)")})
+semi join {{rows}} using (line_no, ordinal)
 """
 _EVENT_RAW_SQL = """
 select line_no, ordinal, to_json(e)::varchar as raw from otlp_evaluations semi join {rows}

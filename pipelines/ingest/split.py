@@ -194,9 +194,10 @@ def accepted(con, checked: str, table: Table, lineage: Lineage) -> pa.Table:
 
 def entries_as_maps(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     """`rows` with each column that `schema` types as a map but that holds lists of
-    entries (key, value) made a map of those entries, in their order (Arrow builds it
-    from the lists' buffers; DuckDB's map functions check every key, and cost more).
-    The entries' keys must be distinct: the parser's SQL makes them so."""
+    entries (key, value: their first and second fields, whatever their names) made a map
+    of those entries, in their order (Arrow builds it from the lists' buffers; DuckDB's
+    map functions check every key, and cost more). The entries' keys must be distinct:
+    the parser's SQL makes them so."""
     for index, name in enumerate(rows.column_names):
         target, column = schema.field(name).type, rows.column(index)
         if not (pa.types.is_map(target) and pa.types.is_list(column.type)):
@@ -204,8 +205,8 @@ def entries_as_maps(rows: pa.Table, schema: pa.Schema) -> pa.Table:
         chunks = [
             pa.MapArray.from_arrays(
                 chunk.offsets,
-                chunk.values.field("key"),
-                chunk.values.field("value"),
+                chunk.values.field(0),
+                chunk.values.field(1),
                 type=target,
                 mask=chunk.is_null() if chunk.null_count else None,
             )

@@ -115,15 +115,14 @@ trace_cases as (
 ),
 
 -- the rare spans whose parent is not stored, and the rare second emissions of a call:
--- small tables, so joining them back costs next to nothing
+-- small tables, so joining them back costs next to nothing. An anti join, not NOT EXISTS:
+-- that one is planned as a mark join on IS NOT DISTINCT FROM, twice the work over every span
 broken_chains as (
     select child.trace_id, child.span_id
     from spans as child
+    anti join spans as parent
+        on parent.trace_id = child.trace_id and parent.span_id = child.parent_span_id
     where child.parent_span_id is not null
-        and not exists (
-            select 1 from spans as parent
-            where parent.trace_id = child.trace_id and parent.span_id = child.parent_span_id
-        )
 ),
 
 -- a call emitted twice shares its response id: only those few ids are ranked (ranking
