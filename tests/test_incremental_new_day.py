@@ -4,7 +4,6 @@ full rebuild (issue 21)."""
 
 from __future__ import annotations
 
-import math
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from pipelines.batches import Batch, select_batch
 from pipelines.ingest import ingest_paths
 from pipelines.synth import generate_demo
 from tests.conftest import generated_demo
+from tests.test_incremental import _relations, _same
 
 DAY = date(2026, 3, 2)
 
@@ -73,15 +73,6 @@ def test_a_batch_with_an_old_span_file_keeps_the_filter(slice_con):
     assert "touched_traces" in _view_sql(con)
 
 
-def _same(a, b) -> bool:
-    """Equal, doubles to 1e-9 (a double sum's last bits follow the order rows arrive in)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return a == b
-
-
 def test_an_increment_of_a_new_day_equals_a_full_rebuild(tmp_path):
     settings = generated_demo(tmp_path, days=3, calls_per_day=300, seed=7, end=DAY)
     ingest_paths([settings.raw_dir], settings)
@@ -100,13 +91,8 @@ def test_an_increment_of_a_new_day_equals_a_full_rebuild(tmp_path):
     assert warehouse.build(settings, full=True).mode == "full"
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     con.execute(f"attach '{incremental}' as incremental (read_only)")
-    names = [n for (n,) in con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database() "
-        "union all select view_name from duckdb_views() "
-        "where database_name = current_database() and not internal order by 1"
-    ).fetchall() if not n.startswith("build_")]  # fmt: skip
     n_cases = 0
-    for name in names:
+    for name in _relations(con):
         full_rows = con.sql(f"select * from {name} order by all").fetchall()
         inc_rows = con.sql(f"select * from incremental.{name} order by all").fetchall()
         assert len(full_rows) == len(inc_rows), name
