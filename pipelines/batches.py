@@ -186,7 +186,7 @@ def select_batch(
         chosen = f"(select trace_id from temp.main.batch_traces where batch = {batch.number})"
     days = set(batch.days)
     files = [p for p in span_files if lake.partition_day(p) in days]
-    if files and batch.whole_lake and _only_new(files, new_span_files):
+    if files and batch.whole_lake and set(files) <= set(new_span_files):
         # every span of these files is of a touched trace: the filter would keep them all,
         # and it cost each of the slice's several reads of the spans a join
         spans = f"select * from {read_parquet_sql(files)}"
@@ -204,9 +204,3 @@ def select_batch(
         f"create table slice.main.lake_evaluations as select * from ({scores}) "
         f"where trace_id in {chosen}"
     )
-
-
-def _only_new(files: list[Path], new_span_files: Collection[Path]) -> bool:
-    """Whether every one of `files` is among `new_span_files`."""
-    new = {str(p) for p in new_span_files}
-    return all(str(p) in new for p in files)

@@ -38,6 +38,7 @@ BUILD_CODE = ("schemas.py", "models.py", "warehouse.py", "increments.py", "batch
               "verdicts.py", "retirements.py", "evals/ledger.py", "comparisons.py",
               "evals/compare.py")  # fmt: skip
 MAX_CLOSURE_ROUNDS = 20
+NOT_CLOSED = "touched cases did not close over traces; run `fleetledger build --full`"
 
 STATE_DOCS = (
     (
@@ -221,7 +222,7 @@ def _close_over_cases(con) -> set[date]:
                 }
     finally:
         con.execute(f"drop table if exists {found}")
-    raise RuntimeError("touched cases did not close over traces; run `fleetledger build --full`")
+    raise RuntimeError(NOT_CLOSED)
 
 
 def _close_over(con, case_traces: str) -> int:
@@ -244,7 +245,7 @@ def _close_over(con, case_traces: str) -> int:
         if not added:
             return total
         total += added
-    raise RuntimeError("touched cases did not close over traces; run `fleetledger build --full`")
+    raise RuntimeError(NOT_CLOSED)
 
 
 def write_state(con, plan: Plan, files, previous: State | None, result, seconds: float) -> None:

@@ -45,7 +45,7 @@ from pathlib import Path
 from tests.bench_cli import bench_cli
 from tests.bench_drift import bench_drift, bench_drift_windows
 from tests.bench_evals import bench_evals
-from tests.bench_flatten import FLATTEN, flatten_room, flatten_sql
+from tests.bench_flatten import FLOOR, flatten_room, flatten_sql, read_json_sql
 from tests.bench_incremental import bench_incremental
 from tests.bench_marts import bench_marts
 from tests.bench_nightly import bench_nightly
@@ -57,15 +57,6 @@ from tests.benchkit import run as _run
 CALLS_PER_DAY = 17_000  # × 30 days ≈ 850k spans per generated month
 SPANS_PER_DAILY_CALL = 50  # a month of n calls/day: ≈ 50 n spans (1.67 spans/call × 30 days)
 
-FLOOR = """
-import sys
-from pipelines.db import connect, sql_string
-con = connect(memory_limit="4GB")
-source, target = sql_string(sys.argv[1]), sql_string(sys.argv[2])
-con.execute(f"copy (select * from read_json({source}, format = 'newline_delimited', "
-            f"ignore_errors = true)) to {target} (format parquet)")
-print(peak_rss_mb())
-"""
 INGEST = """
 import sys
 from pathlib import Path
@@ -323,8 +314,9 @@ def bench_ingest(root: Path, spans_wanted: int, pandas_spans: int = 200_000) -> 
     size_mb = traces.stat().st_size / 1e6
     print(f"  one file: {size_mb:,.0f} MB, {spans:,} spans (+ evaluation events)")
 
-    floor_s, _ = _run("floor: read_json → Parquet", FLOOR, str(traces), str(root / "f.pq"))
-    flatten_s, _ = _run("floor: flatten to canonical spans", FLATTEN,
+    floor_s, _ = _run("floor: read_json → Parquet", FLOOR,
+                      read_json_sql(str(traces), str(root / "f.pq")))  # fmt: skip
+    flatten_s, _ = _run("floor: flatten to canonical spans", FLOOR,
                         flatten_sql(str(traces), str(root / "flat.pq")))  # fmt: skip
     ingest_s, values = _run(
         "fleetledger ingest",

@@ -1,17 +1,16 @@
-"""The second ingest floor: the least work that turns OTLP/JSON lines into canonical
-span rows, done the plainest way in DuckDB.
+"""The ingest's two floors, as one DuckDB statement each, run by one script (`FLOOR`).
 
-The first floor (`read_json` → Parquet, types guessed, nothing unnested) is the cost of
-reading the bytes. Any ingest must also take each line apart into its spans and give each
-span its canonical columns; this floor does only that, in one statement: `read_json`
-with the declared structure, `unnest` resource → scope → span, the attribute map (the
-resource's entries, then the span's), the canonical columns picked by alias
-(`otlp.SPAN_ATTRIBUTE_ALIASES`, the ingest's own table), times and counts cast, written to
-Parquet. It checks nothing, dedupes nothing, quarantines nothing (unreadable lines are
-skipped), reads no evaluation event and adds no lineage: a lower bound of any ingest that
-produces the spans table, as far as one plain statement is the cheapest way to make them
-(over many files, an ingest of one process per core can beat it: the nightly bench shows
-both). The bench prints what it leaves of the ingest's target.
+The read_json floor (`read_json_sql`: lines → Parquet, types guessed, nothing unnested)
+is the cost of reading the bytes. Any ingest must also take each line apart into its
+spans and give each span its canonical columns; the flatten floor (`flatten_sql`) does
+only that: `read_json` with the declared structure, `unnest` resource → scope → span,
+the attribute map (the resource's entries, then the span's), the canonical columns picked
+by alias (`otlp.SPAN_ATTRIBUTE_ALIASES`, the ingest's own table), times and counts cast,
+written to Parquet. It checks nothing, dedupes nothing, quarantines nothing (unreadable
+lines are skipped), reads no evaluation event and adds no lineage: a lower bound of any
+ingest that produces the spans table, as far as one plain statement is the cheapest way
+to make them (over many files, an ingest of one process per core can beat it: the
+nightly bench shows both). The bench prints what it leaves of the ingest's target.
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ from pipelines.ingest.otlp import (
 )
 
 # Run in its own process (the benches' `run`): the statement comes as the first argument,
-# so the process imports no more than the read_json floor's does.
-FLATTEN = """
+# so the process imports DuckDB and nothing of the ingest.
+FLOOR = """
 import sys, time
 from pipelines.db import connect
 started = time.perf_counter()
@@ -34,6 +33,16 @@ con = connect(memory_limit="4GB")
 con.execute(sys.argv[1])
 print(peak_rss_mb(), time.perf_counter() - started)
 """
+
+
+def read_json_sql(source: str, target: str) -> str:
+    """The read_json floor's statement: the lines at `source` (a path or glob) straight to
+    the Parquet file `target`, DuckDB guessing their types."""
+    return (
+        f"copy (select * from read_json({sql_string(source)}, format = 'newline_delimited', "
+        f"ignore_errors = true)) to {sql_string(target)} (format parquet)"
+    )
+
 
 _KEY_VALUES = (
     "struct(key varchar, value struct(stringValue varchar, intValue varchar, "

@@ -26,7 +26,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from tests.bench_flatten import FLATTEN, flatten_sql
+from tests.bench_flatten import FLOOR, flatten_sql, read_json_sql
 from tests.bench_marts import (
     BUILD,
     SETTINGS,
@@ -36,6 +36,7 @@ from tests.bench_marts import (
     template_spans,
     write_commit,
 )
+from tests.bench_readme import floor_room
 from tests.benchkit import record, run
 
 NEW_DAY = date(2026, 2, 1)
@@ -55,16 +56,6 @@ with contextlib.redirect_stdout(sys.stderr):  # the last stdout line is the benc
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else int(bool(exit.code))
 print(peak_rss_mb(), code)
-"""
-FLOOR = """
-import sys, time
-from pipelines.db import connect, sql_string
-started = time.perf_counter()
-con = connect(memory_limit="4GB")
-source, target = sql_string(sys.argv[1]), sql_string(sys.argv[2])
-con.execute(f"copy (select * from read_json({source}, format = 'newline_delimited', "
-            f"ignore_errors = true)) to {target} (format parquet)")
-print(peak_rss_mb(), time.perf_counter() - started)
 """
 
 
@@ -102,10 +93,11 @@ def bench_nightly(
     spans = _new_day_files(root / "nightly-gen", settings.raw_dir / "traces", day_spans)
     raw = settings.raw_dir / "traces"
     size_mb = sum(p.stat().st_size for p in raw.iterdir()) / 1e6
-    floor_s, _ = run("floor: read_json → Parquet", FLOOR, str(raw / "*.jsonl"),
-                     str(root / "nightly-floor.parquet"))  # fmt: skip
-    flat = flatten_sql(str(raw / "*.jsonl"), str(root / "nightly-flat.parquet"))
-    flatten_s, _ = run("floor: flatten to canonical spans", FLATTEN, flat)
+    lines = str(raw / "*.jsonl")
+    floor_s, _ = run("floor: read_json → Parquet", FLOOR,
+                     read_json_sql(lines, str(root / "nightly-floor.parquet")))  # fmt: skip
+    flatten_s, _ = run("floor: flatten to canonical spans", FLOOR,
+                       flatten_sql(lines, str(root / "nightly-flat.parquet")))  # fmt: skip
 
     dirs = ["--data-dir", args[0], "--config-dir", args[1],
             "--reports-dir", str(settings.reports_dir)]  # fmt: skip
@@ -132,8 +124,7 @@ def bench_nightly(
     # The floor scales too: what it leaves of the target for parsing, checks, the build,
     # drift and the report is the evidence of how tight the target is on this box.
     floor_8_3m = floor_s * scale
-    print(f"  the floor alone, extrapolated the same way: {floor_8_3m:.0f} s, leaving "
-          f"{TARGET_S - floor_8_3m:.0f} s of the {TARGET_S} s target for the rest")  # fmt: skip
+    print(f"  {floor_room(floor_8_3m).removesuffix(':')}")
     print(f"  the flatten floor (canonical spans, no check), extrapolated: "
           f"{flatten_s * scale:.0f} s")  # fmt: skip
     record("nightly", day_spans=spans, day_mb=size_mb, prior_days=prior_days,

@@ -210,7 +210,7 @@ def drift_table(parts: Parts) -> list[str]:
     return lines
 
 
-def _floor_room(floor_8_3m: float) -> str:
+def floor_room(floor_8_3m: float) -> str:
     """What the 120 s target leaves beyond the floor, at 8.3M spans."""
     if floor_8_3m >= 120:
         return f"At 8.3M spans the floor alone would take {_seconds(floor_8_3m)}: over 120 s."
@@ -246,7 +246,7 @@ def nightly_table(parts: Parts) -> list[str]:
         f"Nightly day: {spans:,} new spans ({p['day_mb']:,.0f} MB of OTLP/JSON) on a built "
         f"lake of {p['prior_days']} days × ≈ {p['prior_day_spans']:,} spans "
         f"(each stage a CLI process, start-up included; the build ran "
-        f"{p.get('build_mode', '?')}). {_floor_room(floor_8_3m)}",
+        f"{p.get('build_mode', '?')}). {floor_room(floor_8_3m)}",
         "",
         "| stage | seconds | spans/s |",
         "| --- | --- | --- |",
