@@ -17,6 +17,9 @@ from pipelines.settings import Settings
 from pipelines.synth import generate_demo
 from pipelines.synth.gates import run_demo_diffs
 
+# fixtures of real services the tests start themselves: an S3 server, a Dask cluster
+pytest_plugins = ["tests.s3_server", "tests.dask_cluster"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 GUARDED_DIRS = ("reports", "data", "config")  # the CLI's default --*-dir: tests never write there
@@ -164,3 +167,12 @@ def ninety_day_demo(tmp_path_factory) -> Settings:
     run_demo_diffs(settings)
     warehouse.build(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test server for the session (it takes 15-30 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -19,14 +19,6 @@ from pipelines.ingest import IngestError, lake
 from pipelines.settings import MissingDataDir
 
 
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 @pytest.mark.flow
 def test_backfill_then_nightly(prefect_harness, demo):
     locations = (str(demo.data_dir), str(demo.config_dir), str(demo.reports_dir))
