@@ -20,16 +20,22 @@ A build has three phases (materializations: see `pipelines.models`):
 The new warehouse is written to a temporary file and renamed over the old one, so an
 analyst's open read-only connection keeps reading the old file (and the fact files it
 names, which are kept until the build after next) while a new connection sees the new.
+
+A full build can fan its batches out (`build(map_batches=…)`: a Dask cluster, a process
+pool): each batch's phases 1 and 2 are then one `run_slice_batch(SliceBatch)` call in a
+process of its own, which writes the batch's fact files and returns their paths; the
+parent adopts only the paths returned, and does phases 3 and 4 alone.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -72,7 +78,7 @@ from pipelines.schemas import (
 )
 from pipelines.settings import Settings
 
-__all__ = ["BuildResult", "ModelError", "build", "load_models"]
+__all__ = ["BuildResult", "ModelError", "SliceBatch", "build", "load_models", "run_slice_batch"]
 
 FACT_DAYS_PER_WRITE = 8  # day partitions per COPY when old rows are merged in
 PYTHON_MARTS = (*drift_marts.MARTS.values(), comparisons.MART, portfolio.MART)
@@ -87,14 +93,26 @@ class BuildResult:
     seconds: float = 0.0
 
 
+MapBatches = Callable[[Callable, Sequence], list]
+
+
 def build(
     settings: Settings,
     *,
     full: bool = False,
     on_step: Callable[[str, int, int], None] | None = None,
+    map_batches: MapBatches | None = None,
 ) -> BuildResult:
     """Bring the warehouse up to date with the lake; incremental unless `full` or needed.
-    `on_step(label, done, total)` is called as each model (of each batch) is built."""
+    `on_step(label, done, total)` is called as each model (of each batch) is built.
+
+    `map_batches(fn, items) -> list`: how a full build runs its batches' slice and fact
+    work, `fn(item)` for each item, results in order (`fn` and the items are picklable:
+    `run_slice_batch` and `SliceBatch`; it may run them in other processes or machines
+    that see the same data dir). None: one after another in this process, on this
+    build's own connection. An incremental build always runs its batches here: its
+    scope lives in temporary tables of this connection, and it is a day's work. The
+    progress of mapped batches is reported when `map_batches` returns."""
     started = time.perf_counter()
     models = load_models()
     log = lake.read_log(settings.lake_dir)
@@ -124,9 +142,13 @@ def build(
         if plan.mode == "incremental":
             con.execute(f"attach {sql_string(settings.warehouse_path)} as previous (read_only)")
             scope = increments.select_touched(con, plan, settings.lake_dir, log)
-        create_seeds(con, catalog, settings, new_span_files=scope and scope.new_span_files)
+        seeds = create_seeds(con, catalog, settings,
+                             new_span_files=scope and scope.new_span_files)  # fmt: skip
+        mapped = None
+        if map_batches is not None and scope is None:
+            mapped = _Shipped(map_batches, models, log, seeds, settings)
         touched, files = _build_slices(con, catalog, models, settings, log, build_id, steps,
-                                       previous if scope else None, scope)  # fmt: skip
+                                       previous if scope else None, scope, mapped)  # fmt: skip
         # models reading the marts built in Python (drift, portfolio) run after them
         after = readers(set(PYTHON_MARTS), models)
         documented = []  # COMMENT ON statements, written together at the end
@@ -210,19 +232,25 @@ class _Steps:
     def add_batches(self, n: int) -> None:
         self.total += self.sliced * (n - 1)
 
-    def done(self, model: Model, batch: str = "") -> None:
+    def done(self, model: Model) -> None:
+        self.report(model.name)
+
+    def report(self, label: str) -> None:
+        """One more step done: `label` names the model (and its batch)."""
         self.count += 1
         if self.on_step:
-            self.on_step(f"{model.name}{batch}", self.count, self.total)
+            self.on_step(label, self.count, self.total)
 
 
 # --- phase 1: the slice --------------------------------------------------------------
 
 
-def _build_slices(con, catalog, models, settings, log, build_id, steps, previous, scope):
+def _build_slices(con, catalog, models, settings, log, build_id, steps, previous, scope,
+                  mapped: _Shipped | None = None):  # fmt: skip
     """Phases 1 and 2, one batch of whole cases at a time: of every trace on a full build
     (`scope` None), of the touched traces on an incremental one (`scope`: their days;
-    `previous`: the build whose fact files of those days give up their other cases' rows)."""
+    `previous`: the build whose fact files of those days give up their other cases' rows).
+    `mapped`: a full build's batches go to `map_batches` (else they run here, on `con`)."""
     span_files = lake.live_files(settings.lake_dir, SPANS, log=log)
     traces = score_files = None
     if scope is not None:
@@ -233,25 +261,162 @@ def _build_slices(con, catalog, models, settings, log, build_id, steps, previous
         )
     planned = batches.plan_batches(con, span_files, settings.spans_per_build_batch, traces)
     steps.add_batches(len(planned))
+    jobs = [
+        BatchJob(batch, len(planned), f"{build_id}-{batch.number}", settings.marts_dir,
+                 span_files, traces, score_files, scope.new_span_files if scope else ())
+        for batch in planned
+    ]  # fmt: skip
+    if mapped is None:
+        done = [_run_batch(con, catalog, models, job, steps.report) for job in jobs]
+    else:
+        done = mapped.map_batches(run_slice_batch, [mapped.item(con, job) for job in jobs])
+        if len(done) != len(jobs):  # a batch's facts would be missing without a word
+            raise RuntimeError(f"map_batches returned {len(done)} results for {len(jobs)} batches")
+        for label in (label for result in done for label in result.labels):
+            steps.report(label)
     files: dict[str, dict[date, list[str]]] = {}
-    rewritten: list[date] = []
-    for batch in planned:
-        _attach_slice(con, catalog)
-        batches.select_batch(con, batch, catalog, span_files, traces, score_files,
-                             scope.new_span_files if scope else ())  # fmt: skip
-        label = f" (batch {batch.number + 1}/{len(planned)})" if len(planned) > 1 else ""
-        _run_slice_models(con, models, steps, label)
-        tag = f"{build_id}-{batch.number}"
-        _add_files(files, _write_slice_facts(con, models, settings.marts_dir, tag))
-        if batch is planned[-1]:  # the slice still knows the facts' columns
-            rewritten = sorted(_days(files) | set(scope.days if scope else ()))
-            if scope is not None:
-                kept = _carry_over_facts(con, models, previous, rewritten, settings.marts_dir,
-                                         build_id)  # fmt: skip
-                _add_files(files, kept)
-            _create_empty_facts(con, catalog, models, files)
-        _detach_slice(con, catalog)
+    for result in done:
+        _add_files(files, result.files)
+    rewritten = sorted(_days(files) | set(scope.days if scope else ()))
+    if scope is not None:
+        kept = _carry_over_facts(con, models, previous, rewritten, settings.marts_dir, build_id)
+        _add_files(files, kept)
+    _create_empty_facts(con, catalog, done[-1].columns, files)
     return increments.Touched(rewritten, scope.n_traces if scope else None), files
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One batch's slice and fact work (`_run_batch`), as `batches.select_batch` takes it."""
+
+    batch: batches.Batch
+    n_batches: int
+    tag: str  # its fact files' names start with it
+    marts_dir: Path
+    span_files: Sequence[Path]
+    traces: str | None = None  # the relation of the traces batched (None: every trace)
+    score_files: Sequence[Path] | None = None
+    new_span_files: Sequence[Path] = ()
+
+    @property
+    def label(self) -> str:
+        """What the progress adds to each of its models' names."""
+        n = self.n_batches
+        return f" (batch {self.batch.number + 1}/{n})" if n > 1 else ""
+
+
+@dataclass(frozen=True)
+class SlicedBatch:
+    """What a batch's work leaves to the build: its fact files, the columns of the facts
+    it has no rows of (a fact no batch has rows of is an empty table of them) and the
+    progress labels of the models it built."""
+
+    files: dict[str, dict[date, list[str]]]
+    columns: dict[str, list[tuple[str, str]]]  # fact without rows → [(column, DuckDB type)]
+    labels: list[str]
+
+
+def _run_batch(con, catalog, models, job: BatchJob, report: Callable[[str], None]) -> SlicedBatch:
+    """Phases 1 and 2 of one batch, in a slice catalog attached to `con` (whose `catalog`
+    holds the lake views and seeds; `temp.main.batch_traces` the batch's traces when the
+    build has several): the slice and fact models, then the batch's fact files.
+    `report(label)` as each slice model is built."""
+    labels: list[str] = []
+
+    def built(model: Model) -> None:
+        labels.append(f"{model.name}{job.label}")
+        report(labels[-1])
+
+    _attach_slice(con, catalog)
+    batches.select_batch(con, job.batch, catalog, job.span_files, job.traces,
+                         job.score_files, job.new_span_files)  # fmt: skip
+    _run_slice_models(con, models, built)
+    files = _write_slice_facts(con, models, job.marts_dir, job.tag)
+    # a fact no batch has rows of is made from the columns of the last batch's (no cost
+    # for the facts with rows: a `describe` takes a few ms)
+    columns = {fact: _columns(con, f"slice.main.{fact}") for fact in _facts(models)
+               if not files[fact]}  # fmt: skip
+    _detach_slice(con, catalog)
+    return SlicedBatch(files, columns, labels)
+
+
+def _columns(con, relation: str) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of each column of `relation`: what makes an empty table of it
+    in another connection (Arrow would turn a HUGEINT into a DECIMAL, a JSON into text)."""
+    return [(name, kind) for name, kind, *_ in con.execute(f"describe {relation}").fetchall()]
+
+
+@dataclass(frozen=True)
+class SliceBatch:
+    """A full build's batch as `map_batches` ships it: the job and all its process needs
+    to run it (`run_slice_batch`), nothing of the parent's connection.
+
+    The seeds are the parent's own Arrow tables, not recomputed in the worker: the
+    parent made its seed tables from these very tables (`create_seeds`), so the worker's
+    are the same rows and types whatever machine or moment it runs on (config, price
+    data and the genai-prices version are read once, by the build that fingerprinted
+    them), and `model_resolution` alone would cost each batch a scan of every span of
+    the lake. A few hundred kB a batch."""
+
+    job: BatchJob
+    models: tuple[Model, ...]  # the SQL the parent fingerprinted, not the worker's copy
+    lake_dir: Path
+    log: pa.Table  # the ingest log the parent read: the lake views list its commits only
+    seeds: dict[str, pa.Table]
+    trace_ids: pa.Table | None  # the batch's traces (None: its only batch, every trace)
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class _Shipped:
+    """What a mapped full build ships with each of its batches."""
+
+    map_batches: MapBatches
+    models: list[Model]
+    log: pa.Table
+    seeds: dict[str, pa.Table]
+    settings: Settings
+
+    def item(self, con, job: BatchJob) -> SliceBatch:
+        """The batch `job` as a `SliceBatch`: its span files only, and its traces read from
+        the plan's `batch_traces`."""
+        days = set(job.batch.days)
+        trace_ids = None
+        if not job.batch.whole_lake:
+            trace_ids = con.sql("select trace_id from temp.main.batch_traces "
+                                f"where batch = {job.batch.number}").to_arrow_table()  # fmt: skip
+        job = replace(job, span_files=tuple(p for p in job.span_files
+                                            if lake.partition_day(p) in days))  # fmt: skip
+        return SliceBatch(job, tuple(self.models), self.settings.lake_dir, self.log, self.seeds,
+                          trace_ids, self.settings.duckdb_memory_limit)  # fmt: skip
+
+
+def run_slice_batch(item: SliceBatch) -> SlicedBatch:
+    """Run one batch of a full build in a connection of its own (`map_batches`' `fn`):
+    the lake views and seeds it reads, then `_run_batch`. Its fact files are named after
+    this attempt (a batch run again after a lost worker writes files of another name), so
+    the build names only the files of the attempt whose result it got; the others are
+    nobody's and the fact garbage collection deletes them."""
+    attempt = replace(item.job, tag=f"{item.job.tag}-{uuid.uuid4().hex[:6]}")
+    # spilling goes to this machine's temporary folder, removed with the connection
+    with tempfile.TemporaryDirectory(prefix="fleetledger-slice-") as spill:
+        con = connect(memory_limit=item.memory_limit)
+        try:
+            con.execute(f"set temp_directory = {sql_string(spill)}")
+            con.execute("set parquet_metadata_cache = true")
+            catalog = con.execute("select current_database()").fetchall()[0][0]
+            _create_lake_views(con, item.lake_dir, item.log)
+            create_tables(con, item.seeds)
+            if item.trace_ids is not None:
+                con.register("batch_trace_ids", item.trace_ids)
+                con.execute(
+                    "create temp table batch_traces as select trace_id, "
+                    f"{item.job.batch.number} as batch from batch_trace_ids"
+                )
+                con.unregister("batch_trace_ids")
+            return _run_batch(con, catalog, list(item.models), attempt, lambda label: None)
+        finally:
+            con.close()
 
 
 def _days(files: dict[str, dict[date, list[str]]]) -> set[date]:
@@ -278,18 +443,18 @@ def _detach_slice(con, catalog: str) -> None:
     con.execute("detach slice")
 
 
-def _run_slice_models(con, models: list[Model], steps: _Steps, label: str) -> None:
-    """The slice and fact models (and the views they read) in the slice catalog. A slice
-    is a table: the facts read it. A fact is a view there: a filter, projection or
-    group-by of the slices, computed as its rows are written (`_write_slice_facts`) —
-    a table would be written twice."""
+def _run_slice_models(con, models: list[Model], built: Callable[[Model], None]) -> None:
+    """The slice and fact models (and the views they read) in the slice catalog; `built`
+    is called with each slice. A slice is a table: the facts read it. A fact is a view
+    there: a filter, projection or group-by of the slices, computed as its rows are
+    written (`_write_slice_facts`) — a table would be written twice."""
     sliced = {m.name for m in models if m.materialization in ("slice", "fact")}
     needed = ancestors(sliced, models)
     for model in models:
         if model.name in needed:
             _create(con, model, "table" if model.materialization == "slice" else "view")
             if model.materialization == "slice":
-                steps.done(model, label)
+                built(model)
 
 
 def create_lake_views(con, lake_dir: Path, log: pa.Table | None = None) -> None:
@@ -299,6 +464,11 @@ def create_lake_views(con, lake_dir: Path, log: pa.Table | None = None) -> None:
     ingest is never read.
     """
     log = lake.read_log(lake_dir) if log is None else log
+    _write_comments(con, _create_lake_views(con, lake_dir, log))
+
+
+def _create_lake_views(con, lake_dir: Path, log: pa.Table) -> list[Documented]:
+    """`create_lake_views` without the comments; returns them."""
     documented = []
     for table in (*LAKE_TABLES, QUARANTINE, DATA_QUALITY):
         files = lake.live_files(lake_dir, table, log=log)
@@ -308,7 +478,7 @@ def create_lake_views(con, lake_dir: Path, log: pa.Table | None = None) -> None:
             empty = empty.append_column("day", pa.array([], pa.date32()))
         kind = _create_parquet_view(con, f"lake_{table.name}", files, empty, partitioned)
         documented.append(Documented(f"lake_{table.name}", table.doc, _table_docs(table), kind))
-    _write_comments(con, documented)
+    return documented
 
 
 def _create_parquet_view(con, name: str, files, empty: pa.Table, partitioned: bool) -> str:
@@ -331,9 +501,10 @@ def _table_docs(table: Table) -> dict[str, str]:
 
 def create_seeds(
     con, catalog: str, settings: Settings, *, new_span_files: list[Path] | None = None
-) -> None:
-    """Tables that come from config and libraries, not from the lake. `new_span_files`:
-    an incremental build's new span files (None: a full build, every span file)."""
+) -> dict[str, pa.Table]:
+    """Tables that come from config and libraries, not from the lake; returns them.
+    `new_span_files`: an incremental build's new span files (None: a full build, every
+    span file)."""
     documents = registry.load_agents(settings.config_dir)
     config = settings.config_dir
     seeds = {
@@ -361,6 +532,7 @@ def create_seeds(
         else Documented(name, *schema_docs(table.schema), "table", catalog)
         for name, table in seeds.items()
     ])  # fmt: skip
+    return seeds
 
 
 def _model_pairs(con, new_span_files: list[Path] | None) -> set[tuple]:
@@ -426,15 +598,13 @@ def _carry_over_facts(con, models, previous, days: list[date], marts_dir: Path, 
     return files
 
 
-def _create_empty_facts(con, catalog, models, files) -> None:
-    """A fact with no rows at all is an empty table with the fact's columns (the slice
-    still attached knows them), instead of a view over no files."""
-    for fact in _facts(models):
+def _create_empty_facts(con, catalog, columns: dict[str, list[tuple[str, str]]], files) -> None:
+    """A fact with no rows at all is an empty table of its `columns` (name, DuckDB type:
+    as the last batch's slice knew them, `SlicedBatch`), instead of a view over no files."""
+    for fact, fact_columns in columns.items():
         if not any(files.get(fact, {}).values()):
-            con.execute(
-                f"create or replace table {sql_identifier(catalog)}.main.{fact} as "
-                f"select * from slice.main.{fact} limit 0"
-            )
+            listed = ", ".join(f"{sql_identifier(name)} {kind}" for name, kind in fact_columns)
+            con.execute(f"create or replace table {sql_identifier(catalog)}.main.{fact} ({listed})")
 
 
 def _copy_by_day(con, query: str, folder: Path, tag: str) -> dict[date, list[str]]:
@@ -467,8 +637,11 @@ def _read_facts_sql(paths) -> str:
 
 def _collect_fact_garbage(marts_dir: Path, models, files, previous) -> None:
     """Delete fact files neither this build nor the previous one names (an analyst may
-    still be reading the previous warehouse)."""
+    still be reading the previous warehouse): those of failed builds, of batch attempts
+    whose result was not taken, and their staging folders."""
     for model in (m for m in models if m.materialization == "fact"):
+        for staging in (marts_dir / model.name).glob(".build-*"):
+            shutil.rmtree(staging, ignore_errors=True)
         keep = {p for paths in files.get(model.name, {}).values() for p in paths}
         if previous is not None:
             keep |= {p for paths in previous.files(model.name).values() for p in paths}
