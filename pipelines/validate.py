@@ -13,7 +13,7 @@ it takes seconds.
 from __future__ import annotations
 
 import logging
-import os
+import re
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from pipelines.db import connect
+from pipelines.db import connect, is_local
 from pipelines.ingest import lake
 from pipelines.ingest.audit import (
     SAMPLE_DAY,
@@ -121,7 +120,7 @@ class DataQuality:
     context is made (and GX imported) only when something is validated."""
 
     def __init__(self, gx_dir: Path, docs_dir: Path) -> None:
-        self.gx_dir = gx_dir
+        self.gx_dir = local_gx_dir(gx_dir, docs_dir)
         self.docs_dir = docs_dir
         self.sample = RunSample()
         self.validated = 0
@@ -330,6 +329,18 @@ class DataQuality:
         return suites + [key for key in results if key not in rendered]
 
 
+def local_gx_dir(gx_dir: Path, docs_dir: Path) -> Path:
+    """Where the GX project lives: `gx_dir`, or, when that is on object storage (GX's
+    file context needs a local folder), a local working folder beside the Data Docs,
+    one per data dir URL: `<reports>/gx/<url as a folder name>`. What it stores (suites,
+    validation results) is the audit's record, not the lake: the lake's `data_quality`
+    rows are the results that matter, and they are written to the data dir."""
+    if is_local(gx_dir):
+        return gx_dir
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", str(gx_dir)).strip("-")
+    return docs_dir.parent / "gx" / name
+
+
 def _site_backend(docs_dir: Path) -> dict:
     """Where the Data Docs site's pages are written."""
     return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())}
@@ -341,7 +352,5 @@ def _write_audit(sample: FileSample, rows: pa.Table) -> int:
     folder = lake.table_dir(sample.lake_dir, DATA_QUALITY)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{sample.prefix}audit-{uuid.uuid4().hex[:8]}-0.parquet"
-    writing = folder / f".{target.name}.tmp"
-    pq.write_table(rows, writing)
-    os.replace(writing, target)
+    lake.write_parquet_atomically(rows, target)
     return rows.num_rows

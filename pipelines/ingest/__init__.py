@@ -11,7 +11,6 @@ core, and committed in order (`parallel`).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from pipelines.db import connect
+from pipelines.db import connect, is_local
 from pipelines.errors import UserError
 from pipelines.ingest import (
     anthropic_billing,
@@ -188,7 +187,7 @@ def prepare_file(
     if before_parse:
         before_parse()
     now = now or datetime.now(UTC)
-    lineage = Lineage(fmt, str(path.resolve()), now)
+    lineage = Lineage(fmt, lake.source_name(path), now)
     staged = lake.StagedFile(settings.lake_dir, path)
     sample = FileSample(lineage.source_file, staged.key, staged.commit_id, settings.lake_dir)
     rows_read = 0
@@ -298,7 +297,7 @@ def _restore_copies(result, entry, superseded, settings, quality, now) -> FileRe
         return result
     notes = []
     for source in redelivery.copy_holders(settings.lake_dir, entry["source_file"]):
-        copy = Path(source)
+        copy = lake.source_path(source)
         if not copy.is_file():
             notes.append(f"{copy} held copies of its rows but is gone: not restored")
             continue
@@ -341,12 +340,15 @@ def set_aside(path: Path, settings: Settings, reason: str) -> FileResult:
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{lake.source_key(path)}-{file_stem(path.name, 120)}"
     note = target.with_name(target.name + ".reason.txt")
-    note.write_text(f"{path.resolve()}\nsha256 {lake.file_sha256(path)}\n{reason}\n")
+    note.write_text(f"{lake.source_name(path)}\nsha256 {lake.file_sha256(path)}\n{reason}\n")
     if not settings.keep_content:
         return FileResult(path, None, "set aside", note=f"{reason} (see {note})")
-    copying = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(path, copying)
-    copying.replace(target)
+    if is_local(target):  # copied under a temporary name: a copy is whole or absent
+        copying = target.with_name(f".{target.name}.tmp")
+        lake.copy_file(path, copying)
+        copying.replace(target)
+    else:  # one PUT on object storage: it appears whole
+        lake.copy_file(path, target)
     return FileResult(path, None, "set aside", note=f"{reason} (a copy is in {target})")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.ingest.lines import PARQUET_MAGIC, head_text, starts_with
+from pipelines.ingest.lines import PARQUET_MAGIC, arrow_source, head_text, starts_with
 
 PROBE_BYTES = 65536
 
@@ -32,7 +32,8 @@ def file_head(path: Path) -> str:
     """The text a signature is matched against: a BOM, bad bytes or a cut gzip stream
     (`lines.RawBytes`) do not hide what the file is."""
     if starts_with(path, PARQUET_MAGIC):
-        return "\n".join(pq.read_schema(path).names)
+        with arrow_source(path) as source:
+            return "\n".join(pq.read_schema(source).names)
     return head_text(path, PROBE_BYTES)
 
 

@@ -13,6 +13,21 @@ A process killed at any moment leaves the lake as before (step 3 not reached) or
 after; `collect_garbage` removes the leftovers, and the rerun redoes an unlogged file.
 One writer at a time (the data dir's lock, `pipelines.lock`); readers never see a
 partial file.
+
+On object storage (a data dir `s3://bucket/prefix`, a UPath): the same steps, through
+fsspec (pyarrow writes through `filesystem=`). S3 has no rename, so:
+- step 2 is a copy and a delete per staged file: harmless, since a file is invisible
+  until the log names its commit;
+- step 3, the commit, is `objectstore.commit_version`: the log is a numbered, never
+  changed object `lake/_ingest_log/_manifests/<n>` created with If-None-Match, the next
+  version computed from the latest one (a concurrent commit is never lost: the change is
+  applied again on top of it), and `read_log` reads the latest (`objectstore.read_latest`).
+  `_retired.json` is committed the same way, under `lake/_retired/`; versions older
+  than the latest two are deleted by `collect_garbage` (`objectstore.prune_versions`);
+- other small files (a set-aside reason, an audit's Parquet) are written by one PUT,
+  which appears whole, so they need no temporary name.
+Local paths take the code they always took (one `os.replace`): which way a path goes is
+decided by `db.is_local`, an isinstance, and s3fs is imported only for a path on S3.
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -33,6 +48,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from pipelines.db import is_local, is_url, object_store_fs
+from pipelines.ingest.lines import open_bytes
 from pipelines.schemas import DATA_QUALITY, INGEST_LOG, LAKE_TABLES, QUARANTINE, Table
 
 LOG_FILE = "_ingest_log.parquet"
@@ -42,9 +59,98 @@ QUARANTINE_DIR = "quarantine"
 DATA_QUALITY_DIR = "_data_quality"
 
 
+# --- where files live: the local disk, or object storage through fsspec ---------------
+
+
+def _fs(path):
+    """The fsspec filesystem of a path on object storage (see `db.object_store_fs`)."""
+    return object_store_fs(path)
+
+
+def arrow_location(path) -> tuple[str, object]:
+    """(path, filesystem) for pyarrow's readers and writers: the local path as it is
+    (filesystem None: pyarrow's own, as before), or the fsspec path and filesystem."""
+    if is_local(path):
+        return str(path), None
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    return path.path, PyFileSystem(FSSpecHandler(_fs(path)))
+
+
+def write_parquet(rows: pa.Table, path: Path) -> None:
+    """Write one Parquet file (on S3 one PUT: it appears whole)."""
+    where, filesystem = arrow_location(path)
+    pq.write_table(rows, where, filesystem=filesystem)
+
+
+def write_parquet_atomically(rows: pa.Table, path: Path) -> None:
+    """Write one Parquet file that readers see whole or not at all: locally under a
+    temporary name, then renamed; on S3 a PUT is that already."""
+    if not is_local(path):
+        write_parquet(rows, path)
+        return
+    writing = path.with_name(f".{path.name}.tmp")
+    pq.write_table(rows, writing)
+    os.replace(writing, path)
+
+
+def move_file(source: Path, target: Path) -> None:
+    """Move a file: a rename locally, a copy and a delete on S3 (it has no rename)."""
+    if is_local(source):
+        os.replace(source, target)
+    else:
+        _fs(source).mv(source.path, target.path)
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy a file, from and to either the local disk or object storage."""
+    if is_local(source) and is_local(target):
+        shutil.copyfile(source, target)
+        return
+    with open_bytes(source) as reading, _open_to_write(target) as writing:
+        shutil.copyfileobj(reading, writing, 1 << 20)
+
+
+def _open_to_write(path: Path):
+    """Open a file for writing bytes, on the local disk or object storage."""
+    return open(path, "wb") if is_local(path) else _fs(path).open(path.path, "wb")
+
+
+def remove_tree(folder: Path) -> None:
+    """Delete a folder and everything under it, if it exists."""
+    if is_local(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        _fs(folder).rm(folder.path, recursive=True)
+
+
+# --- source files ------------------------------------------------------------------------
+
+
+def source_name(path: Path) -> str:
+    """How a source file is named in the log and the lake: its absolute path, or its URL
+    on object storage (a UPath's `resolve` is the URL itself)."""
+    return str(path.resolve())
+
+
+def source_path(name: str) -> Path:
+    """The source file a logged name (`source_name`) names: a UPath for a URL."""
+    if not is_url(name):
+        return Path(name)
+    from upath import UPath
+
+    return UPath(name)  # its filesystem is made when first used: through `_fs`
+
+
+def key_of(name: str) -> str:
+    """Stable short id of a source file, from its logged name (`source_name`)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
 def source_key(path: Path) -> str:
     """Stable short id of a source file, used to name everything it writes."""
-    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return key_of(source_name(path))
 
 
 def commit_of(parquet_file: Path) -> str | None:
@@ -60,7 +166,7 @@ def partition_day(parquet_file: Path) -> date:
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_bytes(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -110,9 +216,11 @@ class StagedFile:
             return
         rows = with_day(rows, table)
         self.days.update(pc.unique(rows["day"]).to_pylist())
+        base_dir, filesystem = arrow_location(self.stage_dir / table.name)
         ds.write_dataset(
             rows,
-            self.stage_dir / table.name,
+            base_dir,
+            filesystem=filesystem,
             format="parquet",
             partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"),
             basename_template=self._name() + "-{i}.parquet",
@@ -137,7 +245,7 @@ class StagedFile:
     def _write(self, folder: Path, rows: pa.Table) -> None:
         target = self.stage_dir / folder
         target.mkdir(parents=True, exist_ok=True)
-        pq.write_table(rows, target / f"{self._name()}-0.parquet")
+        write_parquet(rows, target / f"{self._name()}-0.parquet")
         self.batches += 1
 
     def publish(self) -> None:
@@ -146,22 +254,70 @@ class StagedFile:
             for staged in sorted(self.stage_dir.rglob("*.parquet")):
                 target = self.lake_dir / staged.relative_to(self.stage_dir)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, target)
+                move_file(staged, target)
         self.discard()
 
     def discard(self) -> None:
-        shutil.rmtree(self.stage_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another stage still in progress: leave it
-            self.stage_dir.parent.rmdir()
+        remove_tree(self.stage_dir)
+        if is_local(self.stage_dir):  # object storage has no empty folders to remove
+            with contextlib.suppress(OSError):  # another stage still in progress: leave it
+                self.stage_dir.parent.rmdir()
+
+
+# --- the log and the retired list: small documents committed whole ----------------------
+
+
+def _versions_root(lake_dir: Path, name: str) -> str:
+    """Where a document's versions live on object storage: `lake/_ingest_log` for
+    `_ingest_log.parquet` (no suffix: it is no Parquet file for a glob to find)."""
+    return str(lake_dir / name.split(".")[0])
+
+
+def read_document(lake_dir: Path, name: str) -> bytes | None:
+    """The committed body of the lake's document `name` (the log, the retired list), or
+    None before its first commit."""
+    if is_local(lake_dir):
+        try:
+            return (lake_dir / name).read_bytes()
+        except FileNotFoundError:
+            return None
+    from pipelines.objectstore import read_latest
+
+    latest = read_latest(_fs(lake_dir), _versions_root(lake_dir, name))
+    return latest[1] if latest else None
+
+
+def commit_document(lake_dir: Path, name: str, change: Callable[[bytes | None], bytes]) -> None:
+    """Replace the document `name` with `change(its current body)`, atomically: locally
+    a temporary file and one `os.replace` (the writer holds the data dir's lock); on S3 a
+    new version (`objectstore.commit_version`, which calls `change` again on top of a
+    version another writer committed first)."""
+    if not is_local(lake_dir):
+        from pipelines.objectstore import commit_version
+
+        commit_version(_fs(lake_dir), _versions_root(lake_dir, name), change)
+        return
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    data = change(read_document(lake_dir, name))
+    tmp = lake_dir / f".{name}.{uuid.uuid4().hex[:8]}"
+    tmp.write_bytes(data)
+    os.replace(tmp, lake_dir / name)
+
+
+def _log_table(body: bytes | None) -> pa.Table:
+    if body is None:
+        return INGEST_LOG.empty()
+    return pq.read_table(pa.BufferReader(body), schema=INGEST_LOG.arrow_schema)
+
+
+def _parquet_bytes(rows: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def read_log(lake_dir: Path) -> pa.Table:
-    path = lake_dir / LOG_FILE
-    return (
-        pq.read_table(path, schema=INGEST_LOG.arrow_schema)
-        if path.exists()
-        else (INGEST_LOG.empty())
-    )
+    return _log_table(read_document(lake_dir, LOG_FILE))
 
 
 def live_commits(log: pa.Table) -> set[str]:
@@ -170,7 +326,7 @@ def live_commits(log: pa.Table) -> set[str]:
 
 def _of_file(log: pa.Table, source: Path) -> pa.ChunkedArray:
     """Which log entries are versions of this file."""
-    return pc.equal(log["source_file"], str(source.resolve()))
+    return pc.equal(log["source_file"], source_name(source))
 
 
 def logged(log: pa.Table, source: Path) -> bool:
@@ -187,22 +343,23 @@ def already_ingested(log: pa.Table, source: Path, sha256: str) -> bool:
 def commit(lake_dir: Path, entry: dict) -> list[dict]:
     """Log one file version, superseding the file's previous entry: the commit point.
     Returns the superseded entries, whose files are no longer part of the lake."""
-    log = read_log(lake_dir)
-    same_file = pc.equal(log["source_file"], entry["source_file"])
-    superseded = log.filter(same_file).to_pylist()
-    log = log.filter(pc.invert(same_file))
+    superseded: list[dict] = []
     row = pa.Table.from_pylist([entry], schema=INGEST_LOG.arrow_schema)
-    lake_dir.mkdir(parents=True, exist_ok=True)
-    tmp = lake_dir / f".{LOG_FILE}.{uuid.uuid4().hex[:8]}"
-    pq.write_table(pa.concat_tables([log, row]), tmp)
-    os.replace(tmp, lake_dir / LOG_FILE)
+
+    def with_entry(body: bytes | None) -> bytes:
+        log = _log_table(body)
+        same_file = pc.equal(log["source_file"], entry["source_file"])
+        superseded[:] = log.filter(same_file).to_pylist()  # of the version committed on
+        return _parquet_bytes(pa.concat_tables([log.filter(pc.invert(same_file)), row]))
+
+    commit_document(lake_dir, LOG_FILE, with_entry)
     return superseded
 
 
 def version_files(lake_dir: Path, entry: dict, tables: Iterable[Table] = LAKE_TABLES):
     """The files one file version wrote to `tables`, looking only where it wrote: its day
     partitions (the quarantine and audit folders too, when asked), never the whole lake."""
-    prefix = f"{source_key(Path(entry['source_file']))}-{entry['commit_id']}-"
+    prefix = f"{key_of(entry['source_file'])}-{entry['commit_id']}-"
     days = entry["days"] or []
     folders = []
     for table in tables:
@@ -223,8 +380,12 @@ def remove_version(lake_dir: Path, entry: dict) -> None:
 
 def retired(lake_dir: Path) -> list[dict]:
     """Replaced versions whose files are kept until the next build (see the module doc)."""
-    path = lake_dir / RETIRED_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    body = read_document(lake_dir, RETIRED_FILE)
+    return json.loads(body) if body else []
+
+
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value).encode()
 
 
 def retire(lake_dir: Path, entries: list[dict]) -> None:
@@ -233,7 +394,9 @@ def retire(lake_dir: Path, entries: list[dict]) -> None:
         return
     kept = [{"source_file": e["source_file"], "commit_id": e["commit_id"],
              "days": list(e["days"] or [])} for e in entries]  # fmt: skip
-    _write_json(lake_dir / RETIRED_FILE, retired(lake_dir) + kept)
+    commit_document(
+        lake_dir, RETIRED_FILE, lambda body: _json_bytes((json.loads(body) if body else []) + kept)
+    )
 
 
 def release_retired(lake_dir: Path) -> int:
@@ -241,14 +404,18 @@ def release_retired(lake_dir: Path) -> int:
     entries = retired(lake_dir)
     for entry in entries:
         remove_version(lake_dir, entry)
-    (lake_dir / RETIRED_FILE).unlink(missing_ok=True)
+    if is_local(lake_dir):
+        (lake_dir / RETIRED_FILE).unlink(missing_ok=True)
+    elif entries:  # only those released: a version retired meanwhile stays listed
+        released = {e["commit_id"] for e in entries}
+        commit_document(
+            lake_dir,
+            RETIRED_FILE,
+            lambda body: _json_bytes(
+                [e for e in (json.loads(body) if body else []) if e["commit_id"] not in released]
+            ),
+        )
     return len(entries)
-
-
-def _write_json(path: Path, value: object) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(value), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _lake_parquet_files(lake_dir: Path) -> Iterable[Path]:
@@ -260,9 +427,15 @@ def _lake_parquet_files(lake_dir: Path) -> Iterable[Path]:
 def collect_garbage(lake_dir: Path) -> int:
     """Delete staging leftovers and files of commits neither the log nor the retired
     list names."""
-    shutil.rmtree(lake_dir / STAGING, ignore_errors=True)
-    for tmp in [*lake_dir.glob(f".{LOG_FILE}.*"), *lake_dir.glob(f".{RETIRED_FILE}.*")]:
-        tmp.unlink()
+    remove_tree(lake_dir / STAGING)
+    if is_local(lake_dir):  # temporary names exist only where a rename commits
+        for tmp in [*lake_dir.glob(f".{LOG_FILE}.*"), *lake_dir.glob(f".{RETIRED_FILE}.*")]:
+            tmp.unlink()
+    else:  # versions of the log and the retired list that no reader can still want
+        from pipelines.objectstore import prune_versions
+
+        for name in (LOG_FILE, RETIRED_FILE):
+            prune_versions(_fs(lake_dir), _versions_root(lake_dir, name))
     live = live_commits(read_log(lake_dir)) | {e["commit_id"] for e in retired(lake_dir)}
     removed = 0
     for path in _lake_parquet_files(lake_dir):
@@ -281,7 +454,7 @@ def live_files(lake_dir: Path, table: Table, *, log: pa.Table | None = None) -> 
 
 def log_entry(staged: StagedFile, sha256: str, source_format: str, rows_read: int, at: datetime):
     return {
-        "source_file": str(staged.source.resolve()),
+        "source_file": source_name(staged.source),
         "content_sha256": sha256,
         "source_format": source_format,
         "commit_id": staged.commit_id,

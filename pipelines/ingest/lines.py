@@ -12,6 +12,7 @@ Bytes are read, not text, so one bad byte costs one line, never the file:
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import zlib
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pipelines.db import is_local, object_store_fs
 
 LINE_BATCH_BYTES = 32 * 1024 * 1024
 # Lines are read in blocks of about this size, one Arrow record batch each: DuckDB scans
@@ -34,18 +37,51 @@ TRUNCATED = "file ends early: truncated gzip stream"
 LINES_SCHEMA = pa.schema([("line_no", pa.int64()), ("line", pa.string()), ("problem", pa.string())])
 
 
+def open_bytes(path: Path):
+    """Open a raw file for reading bytes: a local path with `open`, as always; a UPath on
+    object storage through its fsspec filesystem (streamed, never downloaded whole)."""
+    if is_local(path):
+        return open(path, "rb")
+    return object_store_fs(path).open(path.path, "rb")
+
+
+def arrow_source(path: Path):
+    """A context giving what pyarrow's readers open: a local path as it is (pyarrow reads
+    it natively, as before), a file on object storage opened through fsspec."""
+    return contextlib.nullcontext(path) if is_local(path) else open_bytes(path)
+
+
 def starts_with(path: Path, magic: bytes) -> bool:
     """Whether the file's first bytes are `magic`: content tells the kind, not the name."""
-    with open(path, "rb") as probe:
+    with open_bytes(path) as probe:
         return probe.read(len(magic)) == magic
+
+
+def open_gzip(path: Path) -> gzip.GzipFile:
+    """A gzip file's decompressed bytes; closing it closes the file."""
+    if is_local(path):
+        return gzip.open(path, "rb")
+    return _OwningGzipFile(fileobj=open_bytes(path), mode="rb")
+
+
+class _OwningGzipFile(gzip.GzipFile):
+    """A GzipFile over a file object it closes too (GzipFile leaves `fileobj` open)."""
+
+    def close(self) -> None:
+        fileobj = self.fileobj
+        try:
+            super().close()
+        finally:
+            if fileobj is not None:
+                fileobj.close()
 
 
 def open_text(path: Path):
     """Open plain or gzip-compressed text (a leading BOM dropped), telling them apart by
     magic bytes, not name."""
-    if starts_with(path, GZIP_MAGIC):
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="\n")
-    return open(path, encoding="utf-8-sig", errors="replace", newline="\n")
+    compressed = starts_with(path, GZIP_MAGIC)
+    handle = open_gzip(path) if compressed else open_bytes(path)
+    return io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="\n")
 
 
 class CorruptGzip(pa.ArrowInvalid):
@@ -69,10 +105,10 @@ class RawBytes:
     def chunks(self, size: int) -> Iterator[bytes]:
         """The bytes in pieces of about `size` (gzip pieces may be smaller)."""
         if not starts_with(self.path, GZIP_MAGIC):
-            with open(self.path, "rb") as handle:
+            with open_bytes(self.path) as handle:
                 yield from iter(lambda: handle.read(size), b"")
             return
-        with gzip.open(self.path, "rb") as handle:
+        with open_gzip(self.path) as handle:
             while True:
                 try:
                     # read1: one read of the stream, so nothing read is lost at a cut

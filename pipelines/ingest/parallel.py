@@ -2,7 +2,7 @@
 
 Worker processes parse and stage files (`prepare_file`), up to one per core; this process
 commits them, one at a time and in name order, as a sequential run would (the commit
-stays the single `os.replace` of the log, under the caller's lock). A file's dedupe
+stays the single commit of the log, `lake.commit`, under the caller's lock). A file's dedupe
 depends on what was stored when it was parsed; a file committed in between (an earlier
 file of the run) can change it only when it stores, or stored, a key this file's rows
 hold. So before committing, the keys of the rows that broke no rule (written by the
@@ -48,7 +48,12 @@ def start_method() -> str:
     """fork where there is one: a worker starts at once, with this process's modules and
     their state as they are now (formats, settings), and uses only what it makes itself
     (its DuckDB connection; GX starts loading, in a thread, only once the workers are
-    forked: `ingest_in_parallel`). Elsewhere spawn."""
+    forked: `ingest_in_parallel`). Elsewhere spawn.
+
+    A data dir on S3 forks too: fsspec keeps its filesystem instances per process (a
+    child asking for one gets a new one, with its own event loop: fsspec resets its loop
+    after a fork), and the settings reach a worker pickled, so its UPath builds its
+    filesystem anew (tests/test_s3_ingest.py runs workers against S3)."""
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 

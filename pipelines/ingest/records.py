@@ -18,16 +18,18 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipelines.db import connect, sql_identifier
+from pipelines.db import connect, is_local, sql_identifier
 from pipelines.ingest.lines import (
     CHUNK_BYTES,
     GZIP_MAGIC,
     PARQUET_MAGIC,
     BlockStream,
     RawBytes,
+    arrow_source,
     decode_utf8,
     head_text,
     line_batches,
+    open_bytes,
     starts_with,
 )
 
@@ -65,10 +67,11 @@ def _with_row_info(
 
 def _parquet_batches(path: Path) -> Iterator[pa.Table]:
     rows_before = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
-        table = pa.Table.from_batches([batch])
-        yield _with_row_info(table, rows_before + 1)
-        rows_before += table.num_rows
+    with arrow_source(path) as source:
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            table = pa.Table.from_batches([batch])
+            yield _with_row_info(table, rows_before + 1)
+            rows_before += table.num_rows
 
 
 def _csv_stream(path: Path, raw: RawBytes):
@@ -76,7 +79,7 @@ def _csv_stream(path: Path, raw: RawBytes):
     gzip file goes through `raw`, so a cut stream ends at its last whole line."""
     if starts_with(path, GZIP_MAGIC):
         return io.BufferedReader(BlockStream(raw.line_blocks(CHUNK_BYTES)), CHUNK_BYTES)
-    return pa.OSFile(str(path))
+    return pa.OSFile(str(path)) if is_local(path) else open_bytes(path)
 
 
 def _csv_batches(path: Path) -> Iterator[pa.Table]:
