@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 from pipelines.errors import UserError
 from pipelines.lock import data_dir_lock
 from pipelines.periods import month_range, parse_day, parse_month
-from pipelines.settings import DATA_DIR_ENV, Settings
+from pipelines.settings import DASK_ADDRESS_ENV, DATA_DIR_ENV, Settings, location
 
 # Heavy libraries (Great Expectations, Prefect, plotly, scipy) are imported inside the
 # commands that use them, so `--help` and `sql` start fast (`make bench` times both).
@@ -52,17 +52,29 @@ app = typer.Typer(
 console = Console(stderr=True, soft_wrap=True)  # paths in messages stay copy-pasteable
 
 DataDir = typer.Option(
-    Path("data"), "--data-dir", envvar=DATA_DIR_ENV, help="Data folder (raw/, lake/, warehouse)."
+    "data", "--data-dir", envvar=DATA_DIR_ENV, help="Data folder (raw/, lake/, warehouse)."
 )
 ConfigDir = typer.Option(Path("config"), "--config-dir", help="Folder with agents.yaml.")
 ReportsDir = typer.Option(Path("reports"), "--reports-dir", help="Where reports are written.")
+# No envvar here: Settings reads FLEETLEDGER_DASK_ADDRESS (a deployment's runs read it too)
+Cluster = typer.Option(
+    None,
+    "--cluster",
+    metavar="ADDRESS",
+    help=(
+        "A Dask scheduler (e.g. tcp://10.0.0.5:8786): each raw file is parsed on its "
+        "workers and the build's batches run there; commits stay here, in order (the "
+        "result is the one-process run's). Workers need the data dir at the same path and "
+        f"fleetledger installed. Default: {DASK_ADDRESS_ENV}, else none (all in this process)."
+    ),
+)
 
 
-def _settings(data_dir: Path, config_dir: Path, reports_dir: Path) -> Settings:
+def _settings(data_dir: str, config_dir: Path, reports_dir: Path) -> Settings:
     return Settings.from_env(data_dir=data_dir, config_dir=config_dir, reports_dir=reports_dir)
 
 
-def _existing(data_dir: Path, config_dir: Path, reports_dir: Path) -> Settings:
+def _existing(data_dir: str, config_dir: Path, reports_dir: Path) -> Settings:
     """Settings whose data dir must exist already (every command but ingest and demo)."""
     return _settings(data_dir, config_dir, reports_dir).require_data_dir()
 
@@ -173,11 +185,13 @@ def run_report(settings: Settings, month: str | None) -> Path:
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(None, help="Files or folders (default: DATA/raw)."),
+    paths: list[str] = typer.Argument(
+        None, help="Files or folders, local or s3://bucket/prefix (default: DATA/raw)."
+    ),
     source_format: str = typer.Option(
         None, "--format", help="Force a format instead of detecting it (names above)."
     ),
-    data_dir: Path = DataDir,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
@@ -209,7 +223,8 @@ def ingest(
     if not paths:
         settings.require_data_dir()
     with _writing(settings, "ingest"):
-        results = run_ingest(settings, paths or [settings.raw_dir], source_format)
+        where = [location(p) for p in paths] if paths else [settings.raw_dir]
+        results = run_ingest(settings, where, source_format)
     set_aside = [r for r in results if r.status == "set aside"]
     if set_aside:
         console.print(
@@ -224,7 +239,7 @@ def ingest(
 @app.command()
 def build(
     full: bool = typer.Option(False, "--full", help="Rebuild everything, not just what changed."),
-    data_dir: Path = DataDir,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ):
@@ -249,7 +264,7 @@ def sql(
         "table", "--format", help="table, csv, json (JSON lines) or parquet (needs --output)."
     ),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
-    data_dir: Path = DataDir,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
@@ -273,7 +288,7 @@ def sql(
 @app.command()
 def report(
     month: str = typer.Option(None, "--month", help="YYYY-MM (default: latest full month)."),
-    data_dir: Path = DataDir,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
@@ -292,7 +307,7 @@ def diff(
     baseline: str = typer.Option(..., "--baseline", help="Baseline eval run id or variant."),
     candidate: str = typer.Option(..., "--candidate", help="Candidate eval run id or variant."),
     score: str = typer.Option("quality", "--score", help="The score compared."),
-    data_dir: Path = DataDir,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
@@ -339,7 +354,7 @@ def compare(
     dimension: str = typer.Option(
         None, "--dimension", help="agent_version, model or variant, when both are ambiguous."
     ),
-    data_dir: Path = DataDir,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
@@ -401,7 +416,7 @@ def eval_candidates(
     output: Path = typer.Option(
         None, "--output", "-o", help="Default: DATA/eval_candidates/<agent>-<month>.jsonl"
     ),
-    data_dir: Path = DataDir,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
@@ -423,34 +438,45 @@ def eval_candidates(
 
 
 @app.command()
-def nightly(data_dir: Path = DataDir, config_dir: Path = ConfigDir, reports_dir: Path = ReportsDir):
+def nightly(
+    cluster: str = Cluster,
+    data_dir: str = DataDir,
+    config_dir: Path = ConfigDir,
+    reports_dir: Path = ReportsDir,
+):
     """Ingest new files, rebuild, render the latest full month (the scheduled job).
 
     Example:  FLEETLEDGER_DATA_DIR=/srv/fleet/data fleetledger nightly
+
+    Example:  fleetledger nightly --cluster tcp://10.0.0.5:8786 --data-dir /shared/fleet/data
     """
     _existing(data_dir, config_dir, reports_dir)
     from pipelines.flows import nightly as nightly_flow
 
-    _run_flow(nightly_flow, str(data_dir), str(config_dir), str(reports_dir))
+    _run_flow(nightly_flow, str(data_dir), str(config_dir), str(reports_dir), cluster=cluster)
 
 
 @app.command()
 def backfill(
     start: str = typer.Option(None, help="First month to render, YYYY-MM (default: all)."),
     end: str = typer.Option(None, help="Last month to render, YYYY-MM (default: latest full)."),
-    data_dir: Path = DataDir,
+    cluster: str = Cluster,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
     """Ingest everything under DATA/raw, rebuild, and render every month in a range.
 
     Example:  fleetledger backfill --start 2026-09 --end 2026-10
+
+    Example:  fleetledger backfill --cluster tcp://10.0.0.5:8786 --data-dir /shared/fleet/data
     """
     start, end = month_range(start, end)
     _existing(data_dir, config_dir, reports_dir)
     from pipelines.flows import backfill as backfill_flow
 
-    _run_flow(backfill_flow, str(data_dir), str(config_dir), str(reports_dir), start, end)
+    _run_flow(backfill_flow, str(data_dir), str(config_dir), str(reports_dir), start, end,
+              cluster=cluster)  # fmt: skip
 
 
 @app.command()
@@ -460,7 +486,7 @@ def demo(
     seed: int = typer.Option(7, help="Random seed (same seed + end = same data)."),
     end: str = typer.Option(None, help="Last day, YYYY-MM-DD (default: yesterday, UTC)."),
     generate_only: bool = typer.Option(False, help="Only write the raw files and registry."),
-    data_dir: Path = DataDir,
+    data_dir: str = DataDir,
     config_dir: Path = ConfigDir,
     reports_dir: Path = ReportsDir,
 ) -> None:
@@ -515,7 +541,7 @@ class _WithoutTraceback(logging.Filter):
         return True
 
 
-def _run_flow(flow_fn, *args):
+def _run_flow(flow_fn, *args, **kwargs):
     """Run a flow in this process; Prefect logs a failure with its traceback, which a user
     error does not need (the command ends with its one-line message)."""
     quiet = _WithoutTraceback()
@@ -523,7 +549,7 @@ def _run_flow(flow_fn, *args):
     for logger in loggers:
         logger.addFilter(quiet)
     try:
-        return flow_fn(*args)
+        return flow_fn(*args, **kwargs)
     finally:
         for logger in loggers:
             logger.removeFilter(quiet)

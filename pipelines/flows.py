@@ -16,13 +16,15 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from pipelines import cluster as dask_cluster
 from pipelines import warehouse
 from pipelines.alerts import emit_new_alerts
 from pipelines.db import connect
 from pipelines.errors import UserError
 from pipelines.evals.candidates import export_candidates
 from pipelines.evals.runs import run_diff
-from pipelines.ingest import FileResult, begin_ingest, ingest_file, raw_files
+from pipelines.ingest import FileResult, Prepared, begin_ingest, ingest_file, raw_files
+from pipelines.ingest.parallel import commit_in_turn
 from pipelines.lock import data_dir_lock
 from pipelines.periods import month_range, parse_month
 from pipelines.report import queries
@@ -44,11 +46,14 @@ SMALL_TASK_TIMEOUT = 600
 LOCK_WAIT_SECONDS = 4 * 3600
 
 
-def _settings(data_dir: str | None, config_dir: str, reports_dir: str) -> Settings:
+def _settings(
+    data_dir: str | None, config_dir: str, reports_dir: str, cluster: str | None = None
+) -> Settings:
     settings = Settings.from_env(
-        data_dir=Path(data_dir) if data_dir else None,
+        data_dir=data_dir or None,  # as typed: Path("s3://b/p") would lose a slash
         config_dir=Path(config_dir),
         reports_dir=Path(reports_dir),
+        dask_address=cluster,
     )
     return settings.require_data_dir()
 
@@ -93,18 +98,48 @@ def find_raw_files(settings: Settings) -> tuple[list[Path], DataQuality]:
 )
 def ingest_raw_file(path: Path, settings: Settings, quality: DataQuality) -> FileResult:
     """Ingest one raw file (a no-op when this exact version is in the lake)."""
-    result = ingest_file(path, settings, quality=quality)
+    return _logged(ingest_file(path, settings, quality=quality))
+
+
+# No timeout_seconds: on a Dask worker a task runs in a worker thread, where Prefect
+# cannot interrupt it (it says so, once per task run), only fail it once it is done.
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_user_error,
+    task_run_name="prepare {path.name}",
+)
+def prepare_raw_file(path: Path, settings: Settings) -> Prepared | FileResult:
+    """Parse and stage one raw file on a cluster worker, no commit (see `cluster`)."""
+    return dask_cluster.prepare_on_worker(path, settings)
+
+
+@task(
+    cache_policy=NO_CACHE, timeout_seconds=INGEST_FILE_TIMEOUT, task_run_name="commit {path.name}"
+)
+def commit_raw_file(
+    path: Path, prepared: Prepared | FileResult, settings: Settings, quality: DataQuality
+) -> FileResult:
+    """Commit a file a worker prepared, in its turn, here (or parse it again here, if a
+    file committed meanwhile changes its dedupe). No retry: a failed commit discarded
+    its stage; the next run ingests the file."""
+    return _logged(commit_in_turn(prepared, settings, quality, None))
+
+
+def _logged(result: FileResult) -> FileResult:
+    """A file's result, logged: its records, or why it was set aside."""
     logger = get_run_logger()
     if result.status == "ingested":
         logger.info(
             "%s: %d records = %d accepted + %d quarantined",
-            path.name,
+            result.path.name,
             result.rows_read,
             result.rows_accepted,
             result.rows_quarantined,
         )
     elif result.status == "set aside":
-        logger.warning("%s: set aside: %s", path.name, result.note)
+        logger.warning("%s: set aside: %s", result.path.name, result.note)
     return result
 
 
@@ -116,9 +151,16 @@ def build_data_docs(quality: DataQuality) -> None:
 
 def ingest_new_files(settings: Settings) -> list[str]:
     """One task run per raw file, each retried on its own; returns what went wrong (files
-    that failed, files set aside), the run goes on with the others and fails at its end."""
+    that failed, files set aside), the run goes on with the others and fails at its end.
+    On a cluster (settings.dask_address), the files are prepared on its workers and
+    committed here (`ingest_on_cluster`)."""
     files, quality = find_raw_files(settings)
-    states = [ingest_raw_file(path, settings, quality, return_state=True) for path in files]
+    with dask_cluster.running(settings.dask_address) as runner:
+        if runner is None:
+            states = [ingest_raw_file(path, settings, quality, return_state=True)
+                      for path in files]  # fmt: skip
+        else:
+            states = ingest_on_cluster(files, settings, quality, runner)
     build_data_docs(quality)
     results = [state.result() for state in states if state.is_completed()]
     get_run_logger().info(
@@ -138,6 +180,19 @@ def ingest_new_files(settings: Settings) -> list[str]:
     ]
 
 
+def ingest_on_cluster(files: list[Path], settings: Settings, quality: DataQuality, runner):
+    """Every file prepared on the cluster's workers at once (as workers free up); each
+    committed here in name order, as soon as it and the files before it are: a file whose
+    prepare failed ends its commit task NotReady (a failure, see its prepare task run)."""
+    from pipelines.validate import import_gx_in_background
+
+    prepared = [runner.submit(prepare_raw_file, {"path": path, "settings": settings})
+                for path in files]  # fmt: skip
+    import_gx_in_background()  # the commits' audit needs it; it loads while workers parse
+    return [commit_raw_file(path, future, settings, quality, return_state=True)
+            for path, future in zip(files, prepared, strict=True)]  # fmt: skip
+
+
 class IngestFailed(RuntimeError):
     """Some raw files could not be ingested; the rest of the run went on."""
 
@@ -149,8 +204,12 @@ def _fail_on(problems: list[str]) -> None:
 
 @task(cache_policy=NO_CACHE, timeout_seconds=BUILD_TIMEOUT)
 def build_warehouse(settings: Settings) -> str:
-    """Bring the warehouse up to date: only what new lake files touch, unless more changed."""
-    result = warehouse.build(settings)
+    """Bring the warehouse up to date: only what new lake files touch, unless more changed.
+    On a cluster (settings.dask_address), a full build's batches run on its workers.
+    (The cluster is reached here, not passed in: a task's parameters travel, pickled,
+    with every task it submits to the cluster, and a live task runner cannot.)"""
+    with dask_cluster.running(settings.dask_address) as runner:
+        result = warehouse.build(settings, map_batches=dask_cluster.batch_mapper(runner))
     get_run_logger().info(
         "warehouse %s: %s build (%s), %d day(s) rewritten, %.1fs",
         settings.warehouse_path,
@@ -227,10 +286,13 @@ def nightly(
     config_dir: str = "config",
     reports_dir: str = "reports",
     eval_candidates: bool = False,
+    cluster: str | None = None,
 ):
     """Ingest new files, rebuild the warehouse, emit new alerts, render the latest
-    full month; with eval_candidates, also export each agent's eval candidates for it."""
-    settings = _settings(data_dir, config_dir, reports_dir)
+    full month; with eval_candidates, also export each agent's eval candidates for it.
+    With `cluster` (a Dask scheduler's address; default FLEETLEDGER_DASK_ADDRESS), the
+    ingest and the build fan out over its workers (see `pipelines.cluster`)."""
+    settings = _settings(data_dir, config_dir, reports_dir, cluster)
     with _writing(settings, "nightly"):
         failed = ingest_new_files(settings)
         build_warehouse(settings)
@@ -269,11 +331,12 @@ def backfill(
     start: str | None = None,
     end: str | None = None,
     render: bool = True,
+    cluster: str | None = None,
 ):
     """Ingest everything, rebuild, and render every month from start to end (unless
-    render is false)."""
+    render is false). With `cluster`, as the nightly's."""
     start, end = month_range(start, end)
-    settings = _settings(data_dir, config_dir, reports_dir)
+    settings = _settings(data_dir, config_dir, reports_dir, cluster)
     with _writing(settings, "backfill"):
         failed = ingest_new_files(settings)
         build_warehouse(settings)

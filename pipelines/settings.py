@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.db import is_local, is_url
 from pipelines.errors import UserError
 from pipelines.schemas import PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 
@@ -16,6 +17,7 @@ ALERT_WEBHOOK_ENV = "FLEETLEDGER_ALERT_WEBHOOK"
 LOCK_WAIT_ENV = "FLEETLEDGER_LOCK_WAIT"
 PLAUSIBLE_FROM_ENV = "FLEETLEDGER_PLAUSIBLE_FROM"
 PLAUSIBLE_UNTIL_ENV = "FLEETLEDGER_PLAUSIBLE_UNTIL"
+DASK_ADDRESS_ENV = "FLEETLEDGER_DASK_ADDRESS"
 # DuckDB 2.0 cuts a file path at `?` (as if URL options followed: the WAL of /a?b/w.duckdb
 # becomes /a.wal?b/w.duckdb, and read_parquet finds no /a?b/x.parquet), escaped or not.
 
@@ -42,6 +44,9 @@ class Settings:
     # FLEETLEDGER_PLAUSIBLE_FROM / _UNTIL, ISO dates): a broken clock, not history
     plausible_from: datetime = PLAUSIBLE_FROM
     plausible_until: datetime = PLAUSIBLE_UNTIL
+    # the Dask scheduler the nightly and backfill flows fan their work out to (env
+    # FLEETLEDGER_DASK_ADDRESS, or --cluster); None: everything runs in this process
+    dask_address: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -49,9 +54,13 @@ class Settings:
         env = os.environ if env is None else env
         values = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" not in values and env.get(DATA_DIR_ENV):
-            values["data_dir"] = Path(env[DATA_DIR_ENV])
+            values["data_dir"] = location(env[DATA_DIR_ENV])
+        elif isinstance(values.get("data_dir"), str):  # --data-dir, as the user typed it
+            values["data_dir"] = location(values["data_dir"])
         if "alert_webhook_url" not in values and env.get(ALERT_WEBHOOK_ENV):
             values["alert_webhook_url"] = env[ALERT_WEBHOOK_ENV]
+        if "dask_address" not in values and env.get(DASK_ADDRESS_ENV):
+            values["dask_address"] = env[DASK_ADDRESS_ENV]
         if "lock_wait_seconds" not in values and env.get(LOCK_WAIT_ENV):
             values["lock_wait_seconds"] = _seconds(env[LOCK_WAIT_ENV], LOCK_WAIT_ENV)
         for field, name in (
@@ -69,8 +78,12 @@ class Settings:
         return settings.resolved()
 
     def resolved(self) -> Settings:
-        """The same settings with absolute folders (a data dir DuckDB can use)."""
-        data_dir = Path(self.data_dir).resolve()
+        """The same settings with absolute folders (a data dir DuckDB can use). A data
+        dir on object storage (a UPath) is a URL already: kept as it is (a local
+        `resolve` would put the working folder in front of it)."""
+        data_dir = location(self.data_dir) if isinstance(self.data_dir, str) else self.data_dir
+        if is_local(data_dir):
+            data_dir = Path(data_dir).resolve()
         if "?" in str(data_dir):
             raise UserError(
                 f"data dir {data_dir}: DuckDB 2.0 cannot use a path holding '?' (it reads "
@@ -117,6 +130,21 @@ class Settings:
     def data_quality_dir(self) -> Path:
         """Great Expectations Data Docs HTML."""
         return self.reports_dir / "data-quality"
+
+
+def location(text: str) -> Path:
+    """A data dir as the user named it: a local Path, or for an object-store URL
+    (`s3://bucket/prefix`) a UPath, pathlib's API over fsspec (endpoint and credentials
+    from the AWS environment). `pipelines.objectstore` is imported first: it makes UPath
+    build the filesystem DuckDB can use. Give the text itself: `Path("s3://b/p")` has
+    already lost a slash."""
+    if not is_url(text):
+        return Path(text)
+    from upath import UPath
+
+    import pipelines.objectstore  # noqa: F401
+
+    return UPath(text)
 
 
 def _moment(text: str, name: str) -> datetime:
