@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pipelines.db import connect
+from pipelines.increments import local_copy
 from pipelines.settings import Settings
 
 FIRST_RUN_ANNOUNCE_DAYS = 7
@@ -92,7 +93,7 @@ SOURCES = (
 
 def alerts_in_warehouse(warehouse_path: Path) -> list[dict]:
     """Every alert episode's first row, of every kind, each with an `id` and its `kind`."""
-    con = connect(warehouse_path, read_only=True)
+    con = connect(local_copy(warehouse_path), read_only=True)
     try:
         alerts = []
         for source in SOURCES:
@@ -108,7 +109,7 @@ def alerts_in_warehouse(warehouse_path: Path) -> list[dict]:
 
 def latest_day(warehouse_path: Path) -> date | None:
     """The last day with production cases: the end of the data."""
-    con = connect(warehouse_path, read_only=True)
+    con = connect(local_copy(warehouse_path), read_only=True)
     try:
         return con.execute("select max(day) from agent_daily").fetchall()[0][0]
     finally:

@@ -14,6 +14,7 @@ from rich.table import Table as RichTable
 
 from pipelines.db import connect
 from pipelines.errors import UserError
+from pipelines.increments import local_copy
 
 FORMATS = ("table", "csv", "json", "parquet")
 MAX_TABLE_ROWS = 200  # the printed table; files and csv/json get every row
@@ -30,10 +31,12 @@ READABLE_DIRS = ("lake", "marts")
 def open_read_only(warehouse_path: Path):
     """The warehouse, read-only, with no file access but reading the data dir's lake and
     facts: no COPY … TO, read_csv('/etc/…'), ATTACH or INSTALL, and the lock is for good
-    (lock_configuration: a query cannot turn access back on)."""
-    if not warehouse_path.exists():
+    (lock_configuration: a query cannot turn access back on). On object storage the
+    warehouse is a local copy (`local_copy`), and the readable folders are s3:// URLs."""
+    local = local_copy(warehouse_path)
+    if not local.exists():
         raise QueryError(f"{warehouse_path}: no warehouse yet (run `fleetledger build`)")
-    con = connect(warehouse_path, read_only=True)
+    con = connect(local, read_only=True)
     readable = [str(warehouse_path.parent.resolve() / name) + "/" for name in READABLE_DIRS]
     con.execute("set allowed_directories = $dirs", {"dirs": readable})
     con.execute("set enable_external_access = false")

@@ -45,7 +45,10 @@ def footer_rows(span_files: list[Path]) -> dict[date, int]:
     rows: dict[date, int] = {}
     for path in span_files:
         day = lake.partition_day(path)
-        rows[day] = rows.get(day, 0) + pq.ParquetFile(path).metadata.num_rows
+        where, filesystem = lake.arrow_location(path)  # a local path, or one on S3
+        rows[day] = (
+            rows.get(day, 0) + pq.ParquetFile(where, filesystem=filesystem).metadata.num_rows
+        )
     return rows
 
 
@@ -159,7 +162,8 @@ def files_holding(con, score_files: list[Path], traces: str) -> list[Path]:
         "union_by_name = true, hive_partitioning = false, filename = true) "
         f"where trace_id in (select trace_id from {traces})"
     ).fetchall()
-    return sorted(Path(name) for (name,) in holding)
+    # DuckDB names them as they were given: a local path, or an s3:// URL (a UPath again)
+    return sorted(lake.source_path(name) for (name,) in holding)
 
 
 def select_batch(

@@ -17,6 +17,7 @@ from pipelines.db import connect
 from pipelines.evals import compare
 from pipelines.evals.compare import DIMENSIONS, PRODUCTION, SHADOW, CompareError
 from pipelines.evals.runs import DiffOutput
+from pipelines.increments import local_copy
 from pipelines.names import file_stem
 from pipelines.policy import EvalDiffPolicy, eval_diff_policy
 from pipelines.report.figures import LAYOUT
@@ -128,10 +129,11 @@ def run_compare(
     write reports/compare/<name>.{json,html}."""
     if start and end and start > end:
         raise CompareError(f"--start {start} is after --end {end}")
-    if not settings.warehouse_path.exists():
+    warehouse = local_copy(settings.warehouse_path)  # itself, unless on object storage
+    if not warehouse.exists():
         raise CompareError(f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`")
     policy = eval_diff_policy(settings.config_dir)
-    con = connect(settings.warehouse_path, read_only=True)
+    con = connect(warehouse, read_only=True)
     try:
         cases = load_cases(con, TABLES[PRODUCTION], agent, start=start, end=end)
         shadow = (

@@ -23,6 +23,7 @@ from pipelines.db import connect
 from pipelines.errors import UserError
 from pipelines.evals.candidates import export_candidates
 from pipelines.evals.runs import run_diff
+from pipelines.increments import local_copy
 from pipelines.ingest import FileResult, Prepared, begin_ingest, ingest_file, raw_files
 from pipelines.ingest.parallel import commit_in_turn
 from pipelines.lock import data_dir_lock
@@ -272,7 +273,7 @@ def publish_month_table(settings: Settings, month: str, alerts: list[dict]) -> N
 def months_to_render(settings: Settings, start: str | None, end: str | None) -> list[str]:
     """Months with data between start and end (default: all, up to the latest full month)."""
     last = end or latest_full_month(settings)
-    con = connect(settings.warehouse_path, read_only=True)
+    con = connect(local_copy(settings.warehouse_path), read_only=True)
     try:
         months = queries.months_with_data(con)
     finally:
@@ -309,7 +310,7 @@ def nightly(
 @task(cache_policy=NO_CACHE, timeout_seconds=REPORT_TIMEOUT)
 def write_eval_candidates(settings: Settings, month: str) -> list[str]:
     """DATA/eval_candidates/<agent>-<month>.jsonl for every agent with cases."""
-    con = connect(settings.warehouse_path, read_only=True)
+    con = connect(local_copy(settings.warehouse_path), read_only=True)
     try:
         agents = [r[0] for r in con.sql("select distinct agent_name from agent_monthly "
                                         "order by 1").fetchall()]  # fmt: skip

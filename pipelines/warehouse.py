@@ -21,6 +21,15 @@ The new warehouse is written to a temporary file and renamed over the old one, s
 analyst's open read-only connection keeps reading the old file (and the fact files it
 names, which are kept until the build after next) while a new connection sees the new.
 
+On object storage (a data dir `s3://bucket/prefix`): DuckDB reads the lake and writes
+the fact files through the registered filesystem (`pipelines.objectstore`), straight to
+their final names (S3 has no rename; a file is part of no warehouse until a warehouse
+names it). DuckDB opens only local database files, so the warehouse is built in this
+machine's folder for it (`increments.local_dir`, under TMPDIR; an incremental build
+starts from the cached copy of the previous one, `increments.local_copy`) and uploaded
+as one object, which appears whole: a reader downloads the old version or the new. The
+built file then becomes the cached copy of the version it uploaded.
+
 A full build can fan its batches out (`build(map_batches=…)`: a Dask cluster, a process
 pool): each batch's phases 1 and 2 are then one `run_slice_batch(SliceBatch)` call in a
 process of its own, which writes the batch's fact files and returns their paths; the
@@ -38,7 +47,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import duckdb
 import pyarrow as pa
@@ -47,6 +56,7 @@ from pipelines import batches, comparisons, increments, policy, portfolio, prici
 from pipelines.db import (
     connect,
     create_tables,
+    is_local,
     read_parquet_sql,
     sql_date_list,
     sql_identifier,
@@ -78,7 +88,12 @@ from pipelines.schemas import (
 )
 from pipelines.settings import Settings
 
-__all__ = ["BuildResult", "ModelError", "SliceBatch", "build", "load_models", "run_slice_batch"]
+__all__ = ["BuildResult", "ModelError", "SliceBatch", "build", "load_models", "local_copy",
+           "run_slice_batch"]  # fmt: skip
+
+# a local file holding the current warehouse, wherever the data dir is (one definition:
+# `increments.read_state` needs it too, and increments cannot import this module)
+local_copy = increments.local_copy
 
 FACT_DAYS_PER_WRITE = 8  # day partitions per COPY when old rows are merged in
 PYTHON_MARTS = (*drift_marts.MARTS.values(), comparisons.MART, portfolio.MART)
@@ -122,12 +137,14 @@ def build(
         lake.release_retired(settings.lake_dir)
         return BuildResult("current", plan.reason)
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _remove_killed_builds(settings)
+    folder = _building_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_killed_builds(folder)
     build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    building = settings.warehouse_path.with_name(f".warehouse-{build_id}.duckdb")
-    if plan.mode == "incremental":  # its rollups are updated in place
-        _copy_warehouse(settings.warehouse_path, building)
+    building = folder / f".warehouse-{build_id}.duckdb"
+    previous_file = local_copy(settings.warehouse_path) if plan.mode == "incremental" else None
+    if previous_file is not None:  # its rollups are updated in place
+        _copy_warehouse(previous_file, building)
     con = connect(building, memory_limit=settings.duckdb_memory_limit)
     # the lake and fact views read many Parquet files, each of them by many models: their
     # footers read once per build, not once per query (files are never rewritten in place)
@@ -140,7 +157,7 @@ def build(
         steps = _Steps(models, on_step)
         scope = None
         if plan.mode == "incremental":
-            con.execute(f"attach {sql_string(settings.warehouse_path)} as previous (read_only)")
+            con.execute(f"attach {sql_string(previous_file)} as previous (read_only)")
             scope = increments.select_touched(con, plan, settings.lake_dir, log)
         seeds = create_seeds(con, catalog, settings,
                              new_span_files=scope and scope.new_span_files)  # fmt: skip
@@ -176,11 +193,35 @@ def build(
         building.unlink(missing_ok=True)
         raise
     con.close()
-    os.replace(building, settings.warehouse_path)
+    _publish(building, settings.warehouse_path)
     lake.release_retired(settings.lake_dir)  # no view of the new warehouse reads them
     _collect_fact_garbage(settings.marts_dir, models, files, previous)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _building_dir(settings: Settings) -> Path:
+    """Where the new warehouse file is written: beside the old one (the data dir) when
+    local, so that a rename swaps it in; this machine's folder for the warehouse when
+    the data dir is on object storage (DuckDB writes local files only)."""
+    if is_local(settings.data_dir):
+        return settings.data_dir
+    return increments.local_dir(settings.warehouse_path)
+
+
+def _publish(building: Path, warehouse_path) -> None:
+    """Put the new warehouse in place of the old: a rename locally; on object storage
+    one upload (the object appears whole), after which the built file is kept as the
+    cached copy of the version it uploaded (`local_copy` finds it: no download)."""
+    if is_local(warehouse_path):
+        os.replace(building, warehouse_path)
+        return
+    fs = warehouse_path.fs
+    fs.put_file(str(building), warehouse_path.path)
+    # one writer at a time (the data dir's lock): the object is still the one uploaded
+    cached = building.with_name(increments.cached_name(fs.info(warehouse_path.path)["ETag"]))
+    os.replace(building, cached)
+    increments.forget_older_copies(building.parent, cached)
 
 
 def _copy_warehouse(source: Path, target: Path) -> None:
@@ -213,10 +254,10 @@ def _keep_only_rollups(con, models: list[Model]) -> None:
         con.execute("commit")
 
 
-def _remove_killed_builds(settings: Settings) -> None:
-    """Delete the half-built warehouses of killed builds (one writer at a time holds the
-    data dir's lock, so no other build is writing one)."""
-    for leftover in settings.data_dir.glob(".warehouse-*.duckdb*"):
+def _remove_killed_builds(folder: Path) -> None:
+    """Delete the half-built warehouses of killed builds in `folder` (`_building_dir`:
+    one writer at a time holds the data dir's lock, so no other build is writing one)."""
+    for leftover in folder.glob(".warehouse-*.duckdb*"):
         leftover.unlink(missing_ok=True)
 
 
@@ -398,6 +439,8 @@ def run_slice_batch(item: SliceBatch) -> SlicedBatch:
     the build names only the files of the attempt whose result it got; the others are
     nobody's and the fact garbage collection deletes them."""
     attempt = replace(item.job, tag=f"{item.job.tag}-{uuid.uuid4().hex[:6]}")
+    if not is_local(item.lake_dir):  # before `connect`, which then registers its filesystem
+        import pipelines.objectstore  # noqa: F401
     # spilling goes to this machine's temporary folder, removed with the connection
     with tempfile.TemporaryDirectory(prefix="fleetledger-slice-") as spill:
         con = connect(memory_limit=item.memory_limit)
@@ -610,6 +653,8 @@ def _create_empty_facts(con, catalog, columns: dict[str, list[tuple[str, str]]],
 def _copy_by_day(con, query: str, folder: Path, tag: str) -> dict[date, list[str]]:
     """COPY the rows of `query` into `folder`/day=…/ files named after `tag` (written in
     a staging folder, then moved in); returns {day: [files]}."""
+    if not is_local(folder):
+        return _copy_by_day_in_place(con, query, folder, tag)
     written: dict[date, list[str]] = {}
     staging = folder / f".build-{tag}"
     staging.mkdir(parents=True, exist_ok=True)
@@ -626,6 +671,21 @@ def _copy_by_day(con, query: str, folder: Path, tag: str) -> dict[date, list[str
     return written
 
 
+def _copy_by_day_in_place(con, query: str, folder, tag: str) -> dict[date, list[str]]:
+    """`_copy_by_day` on object storage: straight to the final names, which DuckDB
+    returns (no listing). S3 has no rename, and needs none here: each file appears
+    whole, and a file is part of no warehouse until a warehouse names it (those of a
+    killed build are garbage: `_collect_fact_garbage`)."""
+    ((_, files),) = con.execute(
+        f"copy ({query}) to {sql_string(folder)} (format parquet, partition_by (day), "
+        f"filename_pattern '{tag}-{{i}}', overwrite_or_ignore true, return_files true)"
+    ).fetchall()
+    written: dict[date, list[str]] = {}
+    for name in sorted(files):
+        written.setdefault(lake.partition_day(PurePosixPath(name)), []).append(name)
+    return written
+
+
 def _read_facts_sql(paths) -> str:
     """`read_parquet` over fact files, with their `day` partition. Not by union of their
     columns (`read_parquet_sql`): every fact file a warehouse names was written by the
@@ -638,16 +698,25 @@ def _read_facts_sql(paths) -> str:
 def _collect_fact_garbage(marts_dir: Path, models, files, previous) -> None:
     """Delete fact files neither this build nor the previous one names (an analyst may
     still be reading the previous warehouse): those of failed builds, of batch attempts
-    whose result was not taken, and their staging folders."""
+    whose result was not taken, and their staging folders. On object storage there are
+    no staging or empty folders, and the files go in one bulk delete per fact."""
+    local = is_local(marts_dir)
     for model in (m for m in models if m.materialization == "fact"):
-        for staging in (marts_dir / model.name).glob(".build-*"):
-            shutil.rmtree(staging, ignore_errors=True)
+        if local:
+            for staging in (marts_dir / model.name).glob(".build-*"):
+                shutil.rmtree(staging, ignore_errors=True)
         keep = {p for paths in files.get(model.name, {}).values() for p in paths}
         if previous is not None:
             keep |= {p for paths in previous.files(model.name).values() for p in paths}
-        for path in (marts_dir / model.name).glob("day=*/*.parquet"):
-            if str(path) not in keep:
-                path.unlink()
+        garbage = [
+            p for p in (marts_dir / model.name).glob("day=*/*.parquet") if str(p) not in keep
+        ]
+        if not local:
+            if garbage:
+                marts_dir.fs.rm([p.path for p in garbage])
+            continue
+        for path in garbage:
+            path.unlink()
         for folder in (marts_dir / model.name).glob("day=*"):
             if not any(folder.iterdir()):
                 folder.rmdir()
@@ -877,7 +946,8 @@ def _create_python_marts(con, tables: dict[str, pa.Table]) -> None:
 def _export_marts(con, models: list[Model], marts_dir: Path) -> None:
     """Each rollup and table mart (and the drift marts) also as one Parquet file, for
     tools without DuckDB (the facts already are Parquet)."""
-    marts_dir.mkdir(parents=True, exist_ok=True)
+    if is_local(marts_dir):  # object storage has no folders to make
+        marts_dir.mkdir(parents=True, exist_ok=True)
     names = [m.name for m in models
              if m.layer == "marts" and m.materialization in ("rollup", "table")]  # fmt: skip
     for name in [*names, *PYTHON_MARTS]:

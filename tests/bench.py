@@ -43,12 +43,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tests.bench_cli import bench_cli
+from tests.bench_cluster import bench_cluster
 from tests.bench_drift import bench_drift, bench_drift_windows
 from tests.bench_evals import bench_evals
 from tests.bench_flatten import FLOOR, flatten_room, flatten_sql, read_json_sql
 from tests.bench_incremental import bench_incremental
 from tests.bench_marts import bench_marts
 from tests.bench_nightly import bench_nightly
+from tests.bench_objectstore import bench_objectstore
 from tests.bench_readme import rewrite_readme
 from tests.bench_report import bench_report
 from tests.benchkit import RESULTS, ratio, record, target_line, write_results
@@ -190,9 +192,11 @@ SIZES = (
     ("nightly-spans", 2_000_000, 200_000, "nightly: spans of the new day"),
     ("nightly-prior-days", 30, 10, "nightly: days of the lake already built"),
     ("nightly-prior-day-spans", 250_000, 20_000, "nightly: spans per prior day"),
+    ("cluster-calls-per-file", 45_000, 15_000, "cluster: demo calls in each of 10 files"),
+    ("objectstore-calls-per-file", 20_000, 8_000, "object store: demo calls in each of 4 files"),
 )
 PARTS = ("cli", "cost", "ingest", "marts", "drift", "report", "evals", "incremental",
-         "nightly")  # fmt: skip
+         "nightly", "cluster", "objectstore")  # fmt: skip
 RESULTS_FILE = Path("reports/bench/latest.json")
 
 
@@ -275,6 +279,10 @@ PART_RUNNERS = {
     "nightly": lambda root, args: bench_nightly(
         root, args.nightly_spans, prior_days=args.nightly_prior_days,
         prior_day_spans=args.nightly_prior_day_spans, calls_per_day=args.template_calls),
+    "cluster": lambda root, args: bench_cluster(
+        root / "cluster", calls_per_file=args.cluster_calls_per_file),
+    "objectstore": lambda root, args: bench_objectstore(
+        root / "objectstore", calls_per_file=args.objectstore_calls_per_file),
 }  # fmt: skip
 
 

@@ -191,11 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per cluster (default 3)")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # a line per task run otherwise
-    root = Path(tempfile.mkdtemp(prefix="fleetledger-bench-cluster-"))
-    try:
-        bench_cluster(root, args.files, args.calls_per_file, args.repeats)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="fleetledger-bench-cluster-") as root:
+        bench_cluster(Path(root), args.files, args.calls_per_file, args.repeats)
 
 
 if __name__ == "__main__":

@@ -152,6 +152,55 @@ def _cli_rows(p: dict) -> list[tuple]:
     ]  # fmt: skip
 
 
+def _cluster_rows(p: dict) -> list[tuple]:
+    return [
+        ("cluster ingest, 2 Dask workers ÷ 1 (spans/s), same files", "≥ 1.7×",
+         f"{p['cluster_speedup']:.2f}×", _verdict(p["cluster_speedup"], 1.7, at_least=True),
+         f"{p['files']} files, {p['spans']:,} spans: 1 worker {_seconds(p['one_worker_s'])}, "
+         f"2 workers {_seconds(p['two_workers_s'])}"),
+    ]  # fmt: skip
+
+
+def _objectstore_rows(p: dict) -> list[tuple]:
+    return [
+        ("ingest with the data dir on S3 ÷ on local disk", "≤ 1.3×",
+         f"{p['objectstore_ratio']:.2f}×", _verdict(p["objectstore_ratio"], 1.3),
+         f"`fleetledger ingest`, {p['files']} files, {p['spans']:,} spans: local "
+         f"{_seconds(p['local_s'])}, S3 {_seconds(p['s3_s'])} (moto on localhost, on the "
+         f"same cores: its own CPU {_seconds(p.get('server_cpu_s', float('nan')))})"),
+    ]  # fmt: skip
+
+
+MONTH_SPANS = 250_000_000
+PROJECTED_WORKERS = (1, 2, 4, 8, 16, 32)
+
+
+def cluster_projection(parts: Parts) -> list[str]:
+    """A month of 250M spans on N workers, from the measured per-worker throughput and the
+    flow process's commit rate (the most any number of workers can be fed): a projection,
+    labelled as one."""
+    if "cluster" not in parts:
+        return []
+    p = parts["cluster"]
+    per_worker, ceiling = p["per_worker_spans_per_s"], p["flow_spans_per_cpu_s"]
+    rows = []
+    for workers in PROJECTED_WORKERS:
+        rate = min(workers * per_worker, ceiling)
+        bound = "the flow's commits" if rate == ceiling else "the workers"
+        rows.append(f"| {workers} | {rate:,.0f} | {MONTH_SPANS / rate / 3600:,.1f} h | {bound} |")
+    return [
+        "",
+        f"Projection, not measured: the ingest of a month of {MONTH_SPANS:,} spans on N "
+        f"workers, from this run's {per_worker:,.0f} spans/s per worker (each of 2) and the "
+        f"flow process's {ceiling:,.0f} spans per CPU second of commits (one process commits "
+        "every file, in order: the most any number of workers can be fed):",
+        "",
+        "| workers | spans/s | a month's ingest | bound by |",
+        "| --- | --- | --- | --- |",
+        *rows,
+    ]
+
+
 SUMMARY: tuple[tuple[str, Callable[[dict], list[tuple]]], ...] = (
     ("ingest", _ingest_rows),
     ("cost", _cost_rows),
@@ -162,6 +211,8 @@ SUMMARY: tuple[tuple[str, Callable[[dict], list[tuple]]], ...] = (
     ("report", _report_rows),
     ("evals", _evals_rows),
     ("cli", _cli_rows),
+    ("cluster", _cluster_rows),
+    ("objectstore", _objectstore_rows),
 )
 
 
@@ -291,6 +342,7 @@ def render(document: dict) -> str:
         *summary_table(document["parts"], arguments.get("failed", [])),
         *drift_table(document["parts"]),
         *nightly_table(document["parts"]),
+        *cluster_projection(document["parts"]),
     ]
     return "\n".join(lines)
 

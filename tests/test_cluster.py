@@ -19,8 +19,9 @@ import pytest
 
 from pipelines import cluster
 from pipelines.cluster import ClusterUnreachable
-from pipelines.db import sql_string
+from pipelines.db import connect, sql_string
 from pipelines.flows import nightly
+from pipelines.increments import local_copy
 from pipelines.ingest import ingest_paths, lake, raw_files
 from pipelines.schemas import DATA_QUALITY, LAKE_TABLES, QUARANTINE, SPANS
 from pipelines.settings import DASK_ADDRESS_ENV, Settings
@@ -82,8 +83,9 @@ def same(found: dict[str, tuple], expected: dict[str, tuple]) -> list[str]:
 
 
 def lake_checksums(settings: Settings) -> dict[str, tuple[int, int]]:
-    """Each lake table's checksum (its live files only: logged commits)."""
-    con = duckdb.connect()
+    """Each lake table's checksum (its live files only: logged commits), on local disk or
+    object storage (`connect` registers the filesystem)."""
+    con = connect()
     found = {}
     for table in (*LAKE_TABLES, QUARANTINE, DATA_QUALITY):
         files = lake.live_files(settings.lake_dir, table)
@@ -95,8 +97,9 @@ def lake_checksums(settings: Settings) -> dict[str, tuple[int, int]]:
 
 
 def warehouse_checksums(settings: Settings) -> dict[str, tuple[int, int]]:
-    """Each table's and view's checksum in the warehouse."""
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    """Each table's and view's checksum in the warehouse (a local copy of it, when it is
+    on object storage)."""
+    with connect(local_copy(settings.warehouse_path), read_only=True) as con:
         names = [n for (n,) in con.execute(
             "select table_name from duckdb_tables() where schema_name = 'main' union all "
             "select view_name from duckdb_views() where schema_name = 'main' and not internal"

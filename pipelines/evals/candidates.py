@@ -17,6 +17,7 @@ import polars as pl
 
 from pipelines.db import connect
 from pipelines.errors import UserError
+from pipelines.increments import local_copy
 from pipelines.names import file_stem
 from pipelines.report.queries import month_bounds
 from pipelines.report.render import MONTH, write_whole
@@ -92,12 +93,13 @@ def export_candidates(
     """Write the month's new candidates as JSONL; (path, written, already in the dataset)."""
     if not MONTH.match(month):
         raise CandidatesError(f"month must look like 2026-10, got {month!r}")
-    if not settings.warehouse_path.exists():
+    warehouse = local_copy(settings.warehouse_path)  # itself, unless on object storage
+    if not warehouse.exists():
         raise CandidatesError(
             f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`"
         )
     known = existing_ids(dataset)
-    con = connect(settings.warehouse_path, read_only=True)
+    con = connect(warehouse, read_only=True)
     try:
         if not con.sql("select 1 from agents where agent_name = $a union all "
                        "select 1 from fct_cases where agent_name = $a limit 1",

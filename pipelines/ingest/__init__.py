@@ -310,9 +310,12 @@ def _machine_error(error: Exception) -> bool:
     """An error of the machine (disk full, permissions, memory: an OSError with an errno),
     not of the file's content, is raised so the caller can retry. Readers raise content
     errors as OSError too (pyarrow's "Couldn't deserialize thrift", gzip's BadGzipFile),
-    but without an errno."""
-    return isinstance(error, MemoryError) or (
-        isinstance(error, OSError) and error.errno is not None
+    but without an errno. The object store's client errors (no credentials, no endpoint,
+    a connection refused: botocore's) are the machine's too."""
+    return (
+        isinstance(error, MemoryError)
+        or (isinstance(error, OSError) and error.errno is not None)
+        or type(error).__module__.startswith(("botocore.", "aiobotocore."))
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.db import connect
+from pipelines.increments import local_copy
 from pipelines.report import queries
 from pipelines.report.pages import environment, write_whole
 from pipelines.settings import Settings
@@ -91,7 +92,7 @@ def expectations(con) -> pl.DataFrame:
 
 def render_data_quality(settings: Settings) -> Path:
     """Write `reports/data-quality.html` from the built warehouse; returns its path."""
-    con = connect(settings.warehouse_path, read_only=True)
+    con = connect(local_copy(settings.warehouse_path), read_only=True)
     try:
         found = {
             "tables": tables(con).to_dicts(),

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from pipelines.db import connect
 from pipelines.errors import UserError
+from pipelines.increments import local_copy
 from pipelines.names import safe_name
 from pipelines.periods import MONTH
 from pipelines.policy import portfolio_policy
@@ -94,9 +95,10 @@ def _read_checked(settings: Settings, month: str) -> dict[str, pl.DataFrame]:
     """The month's data, or a ReportError saying why there is none."""
     if not MONTH.match(month):
         raise ReportError(f"month must look like 2026-10, got {month!r}")
-    if not settings.warehouse_path.exists():
+    warehouse = local_copy(settings.warehouse_path)  # itself, unless on object storage
+    if not warehouse.exists():
         raise ReportError(f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`")
-    con = connect(settings.warehouse_path, read_only=True)
+    con = connect(warehouse, read_only=True)
     try:
         data = _read_month(con, month)
     finally:
@@ -263,7 +265,7 @@ def render_index(reports_dir: Path) -> Path:
 
 def latest_full_month(settings: Settings) -> str:
     """The last calendar month with data whose last day is covered by the data."""
-    con = connect(settings.warehouse_path, read_only=True)
+    con = connect(local_copy(settings.warehouse_path), read_only=True)
     try:
         last_day = con.execute("select max(day) from agent_daily").fetchall()[0][0]
     finally:
