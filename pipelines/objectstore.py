@@ -224,6 +224,7 @@ class Lease:
     etag: str | None = None
     lost: str | None = None  # why the lock stopped being ours, if it did
     stopped: threading.Event = field(default_factory=threading.Event)
+    renewed: float = field(default_factory=time.monotonic)  # when the lease last began
 
     def _record(self) -> bytes:
         return lock_record(self.holder, self.token, time.time() + self.seconds)
@@ -231,6 +232,7 @@ class Lease:
     def try_acquire(self) -> str | None:
         """Take the lock if it is free or its lease expired: None, or who holds it."""
         while True:
+            self.renewed = time.monotonic()  # the lease written below begins no earlier
             self.etag = create_if_absent(self.fs, self.path, self._record())
             if self.etag:
                 return None
@@ -251,6 +253,7 @@ class Lease:
 
     def renew(self) -> None:
         """Push the lease's end forward, or record in `lost` that the lock is not ours."""
+        started = time.monotonic()
         etag = replace_if_match(self.fs, self.path, self._record(), self.etag)
         if etag is None:
             current = read_with_etag(self.fs, self.path)
@@ -259,7 +262,7 @@ class Lease:
                 self.lost = f"it is now held by {record['holder']}" if record else "it was deleted"
                 return
             etag = current[1]  # our renewal went through, but its answer was lost
-        self.etag = etag
+        self.etag, self.renewed = etag, started
 
     def keep(self) -> None:
         """Renew every third of the lease until `stopped`. A renewal that fails (a network
@@ -275,7 +278,11 @@ class Lease:
                     self.lost = f"its lease could not be renewed: {error}"
 
     def check(self, url: str) -> None:
-        """Raise LockLost if the lock stopped being ours: call before a commit."""
+        """Raise LockLost if the lock stopped being ours, or may have: its lease has run
+        out but for a margin since it was last renewed (this process was paused, or
+        cannot reach the store, so another may take it over). Call before a commit."""
+        if not self.lost and time.monotonic() > self.renewed + self.seconds * 5 / 6:
+            self.lost = "its lease ran out before it could be renewed"
         if self.lost:
             raise LockLost(
                 f"{url}: lost its write lock while writing ({self.lost}), so another "
@@ -301,14 +308,36 @@ def object_store_lock(
     wait_to_acquire(lease.try_acquire, url, wait_seconds, on_wait)
     keeper = threading.Thread(target=lease.keep, name=f"lease {lease.path}", daemon=True)
     keeper.start()
+    HELD[url] = lease
+    failed = False
     try:
         yield lease
+    except BaseException:
+        failed = True  # its error is the one to see, not a LockLost on top of it
+        raise
     finally:
+        HELD.pop(url, None)
         lease.stopped.set()
         keeper.join()
         if not lease.lost and not delete_if_match(lease.fs, lease.path, lease.etag):
             lease.lost = "it was taken over after its last renewal"
-        lease.check(url)
+        if not failed:
+            lease.check(url)
+
+
+# The leases this process holds, by data dir URL: every write that commits (the lake's
+# log, the warehouse upload, deletes of replaced files) first checks its data dir's lease
+# (`check_held`), so a holder that lost its lock stops before it overwrites another's work.
+HELD: dict[str, Lease] = {}
+
+
+def check_held(path) -> None:
+    """Raise LockLost if this process holds the lock of the data dir `path` lies in and
+    has lost it (a process holding none, such as a Dask worker, commits nothing)."""
+    where = str(path)
+    for url, lease in list(HELD.items()):
+        if where == url or where.startswith(url.rstrip("/") + "/"):
+            lease.check(url)
 
 
 # --- the manifest commit ------------------------------------------------------------
@@ -332,7 +361,10 @@ def read_latest(fs, root: str) -> tuple[int, bytes] | None:
     while (found := read_with_etag(fs, version_path(root, n + 1))) is not None:
         n, latest = n + 1, found[0]
     if latest is None and n:
-        latest = read_with_etag(fs, version_path(root, n))[0]
+        found = read_with_etag(fs, version_path(root, n))
+        if found is None:  # pruned since the pointer was read: a newer one is committed
+            return read_latest(fs, root)
+        latest = found[0]
     return (n, latest) if n else None
 
 

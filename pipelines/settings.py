@@ -136,14 +136,16 @@ def location(text: str) -> Path:
     """A data dir as the user named it: a local Path, or for an object-store URL
     (`s3://bucket/prefix`) a UPath, pathlib's API over fsspec (endpoint and credentials
     from the AWS environment). `pipelines.objectstore` is imported first: it makes UPath
-    build the filesystem DuckDB can use. Give the text itself: `Path("s3://b/p")` has
-    already lost a slash."""
+    build the filesystem DuckDB can use; a URL of another store (gs://, az://) is a
+    UserError naming it. Give the text itself: `Path("s3://b/p")` has already lost a
+    slash."""
     if not is_url(text):
         return Path(text)
     from upath import UPath
 
-    import pipelines.objectstore  # noqa: F401
+    from pipelines import objectstore
 
+    objectstore.filesystem(text)  # only s3:// (UserError otherwise)
     return UPath(text)
 
 

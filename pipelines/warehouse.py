@@ -216,6 +216,9 @@ def _publish(building: Path, warehouse_path) -> None:
     if is_local(warehouse_path):
         os.replace(building, warehouse_path)
         return
+    from pipelines.objectstore import check_held
+
+    check_held(warehouse_path)  # a writer that lost the data dir's lock uploads nothing
     fs = warehouse_path.fs
     fs.put_file(str(building), warehouse_path.path)
     # one writer at a time (the data dir's lock): the object is still the one uploaded

@@ -293,9 +293,13 @@ def commit_document(lake_dir: Path, name: str, change: Callable[[bytes | None], 
     new version (`objectstore.commit_version`, which calls `change` again on top of a
     version another writer committed first)."""
     if not is_local(lake_dir):
-        from pipelines.objectstore import commit_version
+        from pipelines.objectstore import check_held, commit_version
 
-        commit_version(_fs(lake_dir), _versions_root(lake_dir, name), change)
+        def checked_change(body: bytes | None) -> bytes:
+            check_held(lake_dir)  # right before each attempt's PUT: still the lock's holder
+            return change(body)
+
+        commit_version(_fs(lake_dir), _versions_root(lake_dir, name), checked_change)
         return
     lake_dir.mkdir(parents=True, exist_ok=True)
     data = change(read_document(lake_dir, name))
