@@ -48,9 +48,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipelines.db import is_local, is_url, object_store_fs
+from pipelines.db import is_local, object_store_fs
 from pipelines.ingest.lines import open_bytes
 from pipelines.schemas import DATA_QUALITY, INGEST_LOG, LAKE_TABLES, QUARANTINE, Table
+from pipelines.settings import location
 
 LOG_FILE = "_ingest_log.parquet"
 RETIRED_FILE = "_retired.json"  # versions replaced since the last build (kept until it)
@@ -62,11 +63,6 @@ DATA_QUALITY_DIR = "_data_quality"
 # --- where files live: the local disk, or object storage through fsspec ---------------
 
 
-def _fs(path):
-    """The fsspec filesystem of a path on object storage (see `db.object_store_fs`)."""
-    return object_store_fs(path)
-
-
 def arrow_location(path) -> tuple[str, object]:
     """(path, filesystem) for pyarrow's readers and writers: the local path as it is
     (filesystem None: pyarrow's own, as before), or the fsspec path and filesystem."""
@@ -74,7 +70,7 @@ def arrow_location(path) -> tuple[str, object]:
         return str(path), None
     from pyarrow.fs import FSSpecHandler, PyFileSystem
 
-    return path.path, PyFileSystem(FSSpecHandler(_fs(path)))
+    return path.path, PyFileSystem(FSSpecHandler(object_store_fs(path)))
 
 
 def write_parquet(rows: pa.Table, path: Path) -> None:
@@ -99,7 +95,7 @@ def move_file(source: Path, target: Path) -> None:
     if is_local(source):
         os.replace(source, target)
     else:
-        _fs(source).mv(source.path, target.path)
+        object_store_fs(source).mv(source.path, target.path)
 
 
 def copy_file(source: Path, target: Path) -> None:
@@ -113,7 +109,7 @@ def copy_file(source: Path, target: Path) -> None:
 
 def _open_to_write(path: Path):
     """Open a file for writing bytes, on the local disk or object storage."""
-    return open(path, "wb") if is_local(path) else _fs(path).open(path.path, "wb")
+    return open(path, "wb") if is_local(path) else object_store_fs(path).open(path.path, "wb")
 
 
 def remove_tree(folder: Path) -> None:
@@ -122,7 +118,7 @@ def remove_tree(folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         return
     with contextlib.suppress(FileNotFoundError):
-        _fs(folder).rm(folder.path, recursive=True)
+        object_store_fs(folder).rm(folder.path, recursive=True)
 
 
 # --- source files ------------------------------------------------------------------------
@@ -136,11 +132,7 @@ def source_name(path: Path) -> str:
 
 def source_path(name: str) -> Path:
     """The source file a logged name (`source_name`) names: a UPath for a URL."""
-    if not is_url(name):
-        return Path(name)
-    from upath import UPath
-
-    return UPath(name)  # its filesystem is made when first used: through `_fs`
+    return location(name)
 
 
 def key_of(name: str) -> str:
@@ -283,7 +275,7 @@ def read_document(lake_dir: Path, name: str) -> bytes | None:
             return None
     from pipelines.objectstore import read_latest
 
-    latest = read_latest(_fs(lake_dir), _versions_root(lake_dir, name))
+    latest = read_latest(object_store_fs(lake_dir), _versions_root(lake_dir, name))
     return latest[1] if latest else None
 
 
@@ -299,7 +291,7 @@ def commit_document(lake_dir: Path, name: str, change: Callable[[bytes | None], 
             check_held(lake_dir)  # right before each attempt's PUT: still the lock's holder
             return change(body)
 
-        commit_version(_fs(lake_dir), _versions_root(lake_dir, name), checked_change)
+        commit_version(object_store_fs(lake_dir), _versions_root(lake_dir, name), checked_change)
         return
     lake_dir.mkdir(parents=True, exist_ok=True)
     data = change(read_document(lake_dir, name))
@@ -439,7 +431,7 @@ def collect_garbage(lake_dir: Path) -> int:
         from pipelines.objectstore import prune_versions
 
         for name in (LOG_FILE, RETIRED_FILE):
-            prune_versions(_fs(lake_dir), _versions_root(lake_dir, name))
+            prune_versions(object_store_fs(lake_dir), _versions_root(lake_dir, name))
     live = live_commits(read_log(lake_dir)) | {e["commit_id"] for e in retired(lake_dir)}
     removed = 0
     for path in _lake_parquet_files(lake_dir):
