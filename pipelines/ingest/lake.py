@@ -376,7 +376,11 @@ def remove_version(lake_dir: Path, entry: dict) -> None:
 
 def retired(lake_dir: Path) -> list[dict]:
     """Replaced versions whose files are kept until the next build (see the module doc)."""
-    body = read_document(lake_dir, RETIRED_FILE)
+    return _retired_list(read_document(lake_dir, RETIRED_FILE))
+
+
+def _retired_list(body: bytes | None) -> list[dict]:
+    """The retired list in a committed body (none before its first commit)."""
     return json.loads(body) if body else []
 
 
@@ -390,9 +394,7 @@ def retire(lake_dir: Path, entries: list[dict]) -> None:
         return
     kept = [{"source_file": e["source_file"], "commit_id": e["commit_id"],
              "days": list(e["days"] or [])} for e in entries]  # fmt: skip
-    commit_document(
-        lake_dir, RETIRED_FILE, lambda body: _json_bytes((json.loads(body) if body else []) + kept)
-    )
+    commit_document(lake_dir, RETIRED_FILE, lambda body: _json_bytes(_retired_list(body) + kept))
 
 
 def release_retired(lake_dir: Path) -> int:
@@ -408,7 +410,7 @@ def release_retired(lake_dir: Path) -> int:
             lake_dir,
             RETIRED_FILE,
             lambda body: _json_bytes(
-                [e for e in (json.loads(body) if body else []) if e["commit_id"] not in released]
+                [e for e in _retired_list(body) if e["commit_id"] not in released]
             ),
         )
     return len(entries)
