@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +17,10 @@ from upath import UPath
 
 import pipelines.objectstore  # noqa: F401  (before any UPath's filesystem is made)
 from pipelines.db import connect, read_parquet_sql
-from pipelines.ingest import ingest_paths, lake
+from pipelines.ingest import ingest_paths, lake, prepare_file
 from pipelines.lock import LOCK_FILE, DataDirBusy, data_dir_lock
-from pipelines.schemas import DATA_QUALITY, LAKE_TABLES, QUARANTINE
+from pipelines.objectstore import DuckS3FileSystem
+from pipelines.schemas import DATA_QUALITY, LAKE_TABLES, QUARANTINE, TABLES
 from pipelines.settings import Settings
 from tests.conftest import FIXTURES, TINY_REGISTRY, settings_with_registry
 from tests.otlp_builder import line, span
@@ -325,3 +327,63 @@ def test_the_write_lock_of_an_s3_data_dir_is_its_lease_object(s3_url):
     assert not (data_dir / LOCK_FILE).exists()  # released
     with data_dir_lock(data_dir, "ingest"):  # and free again
         pass
+
+
+def _objects_of(settings: Settings, commit_id: str) -> list[str]:
+    return sorted(key for key in _bucket(settings) if commit_id in key)
+
+
+def test_files_are_written_at_their_lake_names_and_a_discard_deletes_them(s3_settings):
+    """S3 has no rename: a prepared file's rows go straight to their partitions, under a
+    commit id no log names (so outside the lake), and discarding it deletes them."""
+    prepared = prepare_file(s3_settings.raw_dir / HANDMADE, s3_settings)
+    key, commit = prepared.staged.key, prepared.staged.commit_id
+    assert _objects_of(s3_settings, commit) == [
+        f"lake/quarantine/spans/{key}-{commit}-00001-0.parquet",
+        f"lake/spans/day=2026-10-01/{key}-{commit}-00000-0.parquet",
+    ]
+    assert lake.live_files(s3_settings.lake_dir, TABLES["spans"]) == []
+    prepared.staged.discard()
+    assert _objects_of(s3_settings, commit) == []
+
+
+def test_published_files_are_left_to_garbage_collection(s3_settings):
+    """Once published, a version's files are the lake's: a discard (a commit that raised
+    may still have landed) leaves them; the garbage collection removes them, as no log
+    names their commit."""
+    prepared = prepare_file(s3_settings.raw_dir / HANDMADE, s3_settings)
+    prepared.staged.publish()
+    prepared.staged.discard()
+    commit = prepared.staged.commit_id
+    assert len(_objects_of(s3_settings, commit)) == 2
+    assert lake.collect_garbage(s3_settings.lake_dir) == 2
+    assert _objects_of(s3_settings, commit) == []
+
+
+def test_a_killed_prepare_leaves_files_the_next_run_removes(s3_settings):
+    prepared = prepare_file(s3_settings.raw_dir / HANDMADE, s3_settings)  # then killed
+    (result,) = ingest_paths([s3_settings.raw_dir / HANDMADE], s3_settings, workers=1)
+    assert (result.status, result.rows_accepted, result.rows_quarantined) == ("ingested", 1, 1)
+    assert _objects_of(s3_settings, prepared.staged.commit_id) == []
+    (entry,) = lake.read_log(s3_settings.lake_dir).to_pylist()
+    assert [k.rsplit("/", 1)[0] for k in _objects_of(s3_settings, entry["commit_id"])] == [
+        "lake/_data_quality",  # the run's audit of the version
+        "lake/quarantine/spans",
+        "lake/spans/day=2026-10-01",
+    ]
+
+
+def test_an_ingest_copies_no_object_and_asks_for_the_bucket_once(s3_settings, monkeypatch):
+    """No staged file is copied into the lake (written there at once), and s3fs's check
+    that a folder's bucket exists, before every write, is made once."""
+    calls = Counter()
+    asked = DuckS3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        calls[method] += 1
+        return await asked(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(DuckS3FileSystem, "_call_s3", counted)
+    results = ingest_paths([s3_settings.raw_dir], s3_settings, workers=1)
+    assert [r.status for r in results] == ["ingested"] * 4
+    assert (calls["copy_object"], calls["head_bucket"]) == (0, 1)

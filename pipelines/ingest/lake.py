@@ -16,8 +16,10 @@ partial file.
 
 On object storage (a data dir `s3://bucket/prefix`, a UPath): the same steps, through
 fsspec (pyarrow writes through `filesystem=`). S3 has no rename, so:
-- step 2 is a copy and a delete per staged file: harmless, since a file is invisible
-  until the log names its commit;
+- steps 1 and 2 are one: the files are written straight to their partitions (a file is
+  invisible until the log names its commit), which saves a copy and a delete per file;
+  until then `StagedFile.discard` deletes them, after it `collect_garbage` (a commit
+  that raised may still have landed);
 - step 3, the commit, is `objectstore.commit_version`: the log is a numbered, never
   changed object `lake/_ingest_log/_manifests/<n>` created with If-None-Match, the next
   version computed from the latest one (a concurrent commit is never lost: the change is
@@ -88,14 +90,6 @@ def write_parquet_atomically(rows: pa.Table, path: Path) -> None:
     writing = path.with_name(f".{path.name}.tmp")
     pq.write_table(rows, writing)
     os.replace(writing, path)
-
-
-def move_file(source: Path, target: Path) -> None:
-    """Move a file: a rename locally, a copy and a delete on S3 (it has no rename)."""
-    if is_local(source):
-        os.replace(source, target)
-    else:
-        object_store_fs(source).mv(source.path, target.path)
 
 
 def copy_file(source: Path, target: Path) -> None:
@@ -193,6 +187,8 @@ class StagedFile:
     days: set[str] = field(default_factory=set)
     accepted: int = 0
     quarantined: int = 0
+    written: list[str] = field(default_factory=list)  # on S3: files at their lake names
+    published: bool = False
 
     def __post_init__(self) -> None:
         self.key = source_key(self.source)
@@ -202,13 +198,22 @@ class StagedFile:
     def _name(self) -> str:
         return f"{self.key}-{self.commit_id}-{self.batches:05d}"
 
+    def _files_dir(self) -> Path:
+        """Where the files go as they are written: the stage (moved into the lake by
+        `publish`), or on S3, which has no rename, the lake itself (see the module doc)."""
+        return self.stage_dir if is_local(self.lake_dir) else self.lake_dir
+
+    def _wrote(self, path: str) -> None:
+        if not is_local(self.lake_dir):
+            self.written.append(path)
+
     def add(self, table: Table, rows: pa.Table) -> None:
         """Stage accepted rows of a canonical table, partitioned by day."""
         if rows.num_rows == 0:
             return
         rows = with_day(rows, table)
         self.days.update(pc.unique(rows["day"]).to_pylist())
-        base_dir, filesystem = arrow_location(self.stage_dir / table.name)
+        base_dir, filesystem = arrow_location(self._files_dir() / table.name)
         ds.write_dataset(
             rows,
             base_dir,
@@ -217,6 +222,7 @@ class StagedFile:
             partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"),
             basename_template=self._name() + "-{i}.parquet",
             existing_data_behavior="overwrite_or_ignore",
+            file_visitor=lambda written: self._wrote(written.path),
         )
         self.accepted += rows.num_rows
         self.batches += 1
@@ -235,21 +241,31 @@ class StagedFile:
             self._write(Path(DATA_QUALITY_DIR), rows)
 
     def _write(self, folder: Path, rows: pa.Table) -> None:
-        target = self.stage_dir / folder
+        target = self._files_dir() / folder
         target.mkdir(parents=True, exist_ok=True)
-        write_parquet(rows, target / f"{self._name()}-0.parquet")
+        path = target / f"{self._name()}-0.parquet"
+        write_parquet(rows, path)
+        self._wrote(arrow_location(path)[0])
         self.batches += 1
 
     def publish(self) -> None:
-        """Move the staged files into the lake; invisible until the log names the commit."""
-        if self.stage_dir.exists():
+        """Move the staged files into the lake (on S3 they are there already); invisible
+        until the log names the commit."""
+        if is_local(self.stage_dir) and self.stage_dir.exists():
             for staged in sorted(self.stage_dir.rglob("*.parquet")):
                 target = self.lake_dir / staged.relative_to(self.stage_dir)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                move_file(staged, target)
+                os.replace(staged, target)
+        self.published = True
         self.discard()
 
     def discard(self) -> None:
+        """Remove the stage and, until published, the files written for it. Once
+        published they are the lake's: a commit that raised may have landed, so files of
+        a commit the log does not name are left to `collect_garbage`."""
+        if self.written and not self.published:
+            object_store_fs(self.lake_dir).rm(self.written)
+            self.written = []
         remove_tree(self.stage_dir)
         if is_local(self.stage_dir):  # object storage has no empty folders to remove
             with contextlib.suppress(OSError):  # another stage still in progress: leave it
