@@ -39,7 +39,7 @@ from pipelines.ingest.detect import detect_format
 from pipelines.ingest.lines import line_batches
 from pipelines.ingest.pages import page_batches
 from pipelines.ingest.records import record_batches
-from pipelines.ingest.seen import SeenRows
+from pipelines.ingest.seen import PassedKeys, SeenRows
 from pipelines.ingest.split import Lineage, ParsedBatch, set_plausible_range
 from pipelines.names import file_stem
 from pipelines.schemas import TABLES
@@ -113,7 +113,7 @@ class Prepared:
     now: datetime
     sample: FileSample
     snapshot: frozenset[str]  # the commits in the log when the file was parsed
-    passed_keys: dict[str, Path]  # table → its rule-passing row keys (when asked for)
+    passed_keys: dict[str, PassedKeys]  # table → its rule-passing row keys (if asked)
 
 
 def ingest_file(

@@ -368,11 +368,18 @@ def commit(lake_dir: Path, entry: dict) -> list[dict]:
     return superseded
 
 
-def version_files(lake_dir: Path, entry: dict, tables: Iterable[Table] = LAKE_TABLES):
+def version_files(
+    lake_dir: Path,
+    entry: dict,
+    tables: Iterable[Table] = LAKE_TABLES,
+    *,
+    among_days: frozenset[str] | None = None,
+):
     """The files one file version wrote to `tables`, looking only where it wrote: its day
-    partitions (the quarantine and audit folders too, when asked), never the whole lake."""
+    partitions, or those `among_days` (the quarantine and audit folders too, when
+    asked), never the whole lake."""
     prefix = f"{key_of(entry['source_file'])}-{entry['commit_id']}-"
-    days = entry["days"] or []
+    days = [d for d in entry["days"] or [] if among_days is None or d in among_days]
     folders = []
     for table in tables:
         if table is QUARANTINE:

@@ -127,7 +127,9 @@ def commit_in_turn(
 
 def stale(prepared: Prepared, lake_dir: Path, log) -> bool:
     """Whether a version logged or replaced since `prepared` read the log holds a key
-    among its rows that broke no rule (a version whose files cannot be found counts)."""
+    among its rows that broke no rule (a version whose files cannot be found counts).
+    Only the days its dedupe looked at are read (`seen.PassedKeys`): files of a day each,
+    the daily exports' usual case, are committed without reading any."""
     changed = lake.live_commits(log) ^ prepared.snapshot
     if not changed or not prepared.passed_keys:
         return False
@@ -135,16 +137,24 @@ def stale(prepared: Prepared, lake_dir: Path, log) -> bool:
     entries += [e for e in lake.retired(lake_dir) if e["commit_id"] in changed]
     if len({e["commit_id"] for e in entries}) < len(changed):
         return True  # a replaced version already gone: its keys cannot be compared
+    to_compare = {
+        name: [
+            path
+            for entry in entries
+            for path in lake.version_files(lake_dir, entry, (TABLES[name],), among_days=passed.days)
+        ]
+        for name, passed in prepared.passed_keys.items()
+    }
+    if not any(to_compare.values()):
+        return False
     con = connect(memory_limit="1GB")
     try:
-        for name, passed in prepared.passed_keys.items():
-            table = TABLES[name]
-            files = [f for e in entries for f in lake.version_files(lake_dir, e, (table,))]
-            if overlaps(con, table, passed, files):
-                return True
+        return any(
+            overlaps(con, TABLES[name], prepared.passed_keys[name].folder, files)
+            for name, files in to_compare.items()
+        )
     finally:
         con.close()
-    return False
 
 
 def _abandon(pool: ProcessPoolExecutor, futures: list[Future]) -> None:

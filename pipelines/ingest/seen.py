@@ -9,6 +9,7 @@ which days they touch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,6 +32,16 @@ def key_sql(table: Table) -> str:
     if all(columns[name].required for name in table.key):
         return "md5_number(concat_ws(chr(31), " + ", ".join(names) + "))"
     return "md5_number(to_json([" + ", ".join(f"to_json({n})" for n in names) + "])::varchar)"
+
+
+@dataclass(frozen=True)
+class PassedKeys:
+    """The keys of a file's rows of one table that broke no rule (`folder`, Parquet), and
+    the days whose stored keys its dedupe was checked against: the only days on which a
+    version committed meanwhile can change it (`parallel.stale`)."""
+
+    folder: Path
+    days: frozenset[str]
 
 
 class _SeenKeys:
@@ -114,10 +125,10 @@ class SeenRows:
             )
         return self.tables[table.name]
 
-    def passed(self) -> dict[str, Path]:
-        """Per table, the folder of the written keys of rows that broke no rule."""
+    def passed(self) -> dict[str, PassedKeys]:
+        """Per table, the written keys of rows that broke no rule, and the days checked."""
         return {
-            name: keys.passed_dir
+            name: PassedKeys(keys.passed_dir, frozenset(keys.loaded_days))
             for name, keys in self.tables.items()
             if keys.passed_dir is not None and keys.passed_files
         }

@@ -123,3 +123,16 @@ def test_the_audit_is_a_sample_per_day_the_same_in_parallel(settings, raw, tmp_p
         if row[2] == "column_values_to_not_be_null(trace_id)":
             per_day[row[1]] = per_day.get(row[1], 0) + row[4]
     assert per_day == {"2026-10-01": 2, "2026-10-02": 2}
+
+
+def test_a_key_stored_on_another_day_does_not_make_a_file_stale(settings, raw):
+    """Dedupe compares a row with the stored rows of its own day only, so a version
+    committed meanwhile can change a file only on the days its rows fall on: e holds a's
+    span 1 on day 2 (the same key, another day; a run of one file after the other
+    accepts it too). e is not stale: a's files, all of day 1, are not even read."""
+    (raw / "e.jsonl").write_text(line(_span(1, DAY2)) + "\n")
+    e = prepare_file(raw / "e.jsonl", settings, keep_keys=True)
+    assert e.passed_keys["spans"].days == frozenset({"2026-10-02"})
+    ingest_file(raw / "a.jsonl", settings)
+    assert stale(e, settings.lake_dir, lake.read_log(settings.lake_dir)) is False
+    e.staged.discard()
