@@ -114,6 +114,9 @@ def bench_objectstore(root: Path, files: int = 4, calls_per_file: int = 20_000,
                   f"{spans / took:>9,.0f} / {spans / took_s3:,.0f} spans/s   the S3 "
                   f"server's CPU {timings['server_cpu'][-1]:.2f} s")  # fmt: skip
             shutil.rmtree(local)
+            # and the run's objects: moto lists a prefix by scanning the whole bucket, so
+            # each run left there would slow the next one's listings
+            fs.rm(f"{bucket}/run-{n}", recursive=True)
     local_s, s3_s, server_s = (statistics.median(timings[k]) for k in timings)
     record("objectstore", files=files, spans=spans, file_mb=size_mb, local_s=local_s, s3_s=s3_s,
            server_cpu_s=server_s)  # fmt: skip

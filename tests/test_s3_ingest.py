@@ -18,6 +18,7 @@ from upath import UPath
 import pipelines.objectstore  # noqa: F401  (before any UPath's filesystem is made)
 from pipelines.db import connect, read_parquet_sql
 from pipelines.ingest import ingest_paths, lake, prepare_file
+from pipelines.ingest.lines import GZIP_MAGIC, head_text, starts_with
 from pipelines.lock import LOCK_FILE, DataDirBusy, data_dir_lock
 from pipelines.objectstore import DuckS3FileSystem
 from pipelines.schemas import DATA_QUALITY, LAKE_TABLES, QUARANTINE, TABLES
@@ -387,3 +388,29 @@ def test_an_ingest_copies_no_object_and_asks_for_the_bucket_once(s3_settings, mo
     results = ingest_paths([s3_settings.raw_dir], s3_settings, workers=1)
     assert [r.status for r in results] == ["ingested"] * 4
     assert (calls["copy_object"], calls["head_bucket"]) == (0, 1)
+
+
+def test_a_raw_file_is_probed_for_its_first_bytes_only(s3_settings, monkeypatch):
+    """Telling a file's format reads its first bytes several times: each asks for those
+    bytes, not for s3fs's 50 MiB block (the whole file, up to 50 MiB, once a probe);
+    streaming it still takes one request a block."""
+    data = bytes(range(256)) * (40 * 4096)  # 40 MiB
+    raw = s3_settings.raw_dir / "big.jsonl"
+    raw.write_bytes(data)
+    ranges = []
+    asked = DuckS3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        if method == "get_object":
+            ranges.append(kwargs.get("Range"))
+        return await asked(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(DuckS3FileSystem, "_call_s3", counted)
+    assert starts_with(raw, GZIP_MAGIC) is False
+    assert ranges == ["bytes=0-3"]  # the 2 bytes read and, fsspec reading ahead, 2 more
+    ranges.clear()
+    assert head_text(raw, 4096) == data[:4096].decode("utf-8", "replace")
+    assert ranges == ["bytes=0-3", "bytes=0-8191"]  # is it gzip? then 4 KiB and 4 ahead
+    ranges.clear()
+    assert lake.file_sha256(raw) == hashlib.sha256(data).hexdigest()
+    assert ranges == ["bytes=0-41943039"]

@@ -37,12 +37,14 @@ TRUNCATED = "file ends early: truncated gzip stream"
 LINES_SCHEMA = pa.schema([("line_no", pa.int64()), ("line", pa.string()), ("problem", pa.string())])
 
 
-def open_bytes(path: Path):
+def open_bytes(path: Path, block_size: int | None = None):
     """Open a raw file for reading bytes: a local path with `open`, as always; a UPath on
-    object storage through its fsspec filesystem (streamed, never downloaded whole)."""
+    object storage through its fsspec filesystem, streamed (never downloaded whole) a
+    block a request: s3fs's 50 MiB, or `block_size` for a read of a file's first bytes
+    (`starts_with`, `head_text`), which would otherwise fetch 50 MiB to read 4 bytes."""
     if is_local(path):
         return open(path, "rb")
-    return object_store_fs(path).open(path.path, "rb")
+    return object_store_fs(path).open(path.path, "rb", block_size=block_size)
 
 
 def arrow_source(path: Path):
@@ -53,15 +55,15 @@ def arrow_source(path: Path):
 
 def starts_with(path: Path, magic: bytes) -> bool:
     """Whether the file's first bytes are `magic`: content tells the kind, not the name."""
-    with open_bytes(path) as probe:
+    with open_bytes(path, block_size=len(magic)) as probe:
         return probe.read(len(magic)) == magic
 
 
-def open_gzip(path: Path) -> gzip.GzipFile:
+def open_gzip(path: Path, block_size: int | None = None) -> gzip.GzipFile:
     """A gzip file's decompressed bytes; closing it closes the file."""
     if is_local(path):
         return gzip.open(path, "rb")
-    return _OwningGzipFile(fileobj=open_bytes(path), mode="rb")
+    return _OwningGzipFile(fileobj=open_bytes(path, block_size), mode="rb")
 
 
 class _OwningGzipFile(gzip.GzipFile):
@@ -97,18 +99,19 @@ class RawBytes:
     `CorruptGzip`.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, block_size: int | None = None):
         self.path = path
+        self.block_size = block_size  # on object storage: see `open_bytes`
         self.cut: str | None = None
         self.tail = b""
 
     def chunks(self, size: int) -> Iterator[bytes]:
         """The bytes in pieces of about `size` (gzip pieces may be smaller)."""
         if not starts_with(self.path, GZIP_MAGIC):
-            with open_bytes(self.path) as handle:
+            with open_bytes(self.path, self.block_size) as handle:
                 yield from iter(lambda: handle.read(size), b"")
             return
-        with open_gzip(self.path) as handle:
+        with open_gzip(self.path, self.block_size) as handle:
             while True:
                 try:
                     # read1: one read of the stream, so nothing read is lost at a cut
@@ -177,7 +180,7 @@ class RawBytes:
 
 def head_text(path: Path, size: int) -> str:
     """About the first `size` bytes of a raw file as text (see `RawBytes.head`)."""
-    return RawBytes(path).head(size)
+    return RawBytes(path, block_size=size).head(size)
 
 
 class BlockStream(io.RawIOBase):

@@ -134,7 +134,8 @@ def stale(prepared: Prepared, lake_dir: Path, log) -> bool:
     if not changed or not prepared.passed_keys:
         return False
     entries = [e for e in log.to_pylist() if e["commit_id"] in changed]
-    entries += [e for e in lake.retired(lake_dir) if e["commit_id"] in changed]
+    if len(entries) < len(changed):  # versions replaced since: kept on the retired list
+        entries += [e for e in lake.retired(lake_dir) if e["commit_id"] in changed]
     if len({e["commit_id"] for e in entries}) < len(changed):
         return True  # a replaced version already gone: its keys cannot be compared
     to_compare = {
