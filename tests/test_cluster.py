@@ -332,3 +332,18 @@ def test_no_address_is_no_cluster():
     assert cluster.batch_mapper(None) is None
     with cluster.running(None) as runner:
         assert runner is None
+
+
+def test_the_clusters_dask_settings_are_read_from_DASK_CONFIG():
+    """README's recipe exports DASK_CONFIG=dask.yaml on every machine: a Dask process
+    started so reads the profiler off and the tick at 1 s (a misspelt key would leave
+    Dask's defaults, True and 20ms)."""
+    shown = (
+        "import dask.config, distributed; print(dask.config.get("
+        "'distributed.worker.profile.enabled'), dask.config.get('distributed.admin.tick.interval'))"
+    )
+    env = {**os.environ, "DASK_CONFIG": str(Path(__file__).parents[1] / "dask.yaml")}
+    done = subprocess.run(
+        [sys.executable, "-c", shown], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "1s"]
