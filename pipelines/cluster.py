@@ -18,9 +18,9 @@ dies (killed, out of memory) is not a task error: Dask itself runs its tasks aga
 another worker, up to `distributed.scheduler.allowed-failures` (3) deaths per task; then
 the task fails with KilledWorker, the file fails (the run goes on with the others and
 fails at its end), and Prefect shows that task run as Running forever. A killed attempt
-may leave a stage behind: never logged, so never part of the lake (`lake`), under its
-own commit id (no rerun writes into it), removed at the next run's start
-(`lake.collect_garbage`).
+may leave its files behind (a stage; on S3, files in the partitions), under its own
+commit id (no rerun writes into it), never logged, so never part of the lake (`lake`);
+removed at the next run's start (`lake.collect_garbage`).
 """
 
 from __future__ import annotations

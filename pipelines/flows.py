@@ -123,8 +123,9 @@ def commit_raw_file(
     path: Path, prepared: Prepared | FileResult, settings: Settings, quality: DataQuality
 ) -> FileResult:
     """Commit a file a worker prepared, in its turn, here (or parse it again here, if a
-    file committed meanwhile changes its dedupe). No retry: a failed commit discarded
-    its stage; the next run ingests the file."""
+    file committed meanwhile changes its dedupe). No retry: a failed commit's files are
+    never logged (discarded, or left to the next run's garbage collection); the next run
+    ingests the file."""
     return _logged(commit_in_turn(prepared, settings, quality, None))
 
 

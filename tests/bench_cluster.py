@@ -127,6 +127,7 @@ def _prepare_alone(path: str, data_dir: str, config_dir: str) -> None:
     settings = Settings(data_dir=Path(data_dir), config_dir=Path(config_dir),
                         reports_dir=Path(data_dir) / "reports").resolved()  # fmt: skip
     prepared = cluster.prepare_on_worker(Path(path), settings)
+    assert prepared.rows_read, prepared  # prepared, not set aside or unchanged
     prepared.staged.discard()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import pickle
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime
@@ -17,8 +18,9 @@ from upath import UPath
 
 import pipelines.objectstore  # noqa: F401  (before any UPath's filesystem is made)
 from pipelines.db import connect, read_parquet_sql
-from pipelines.ingest import ingest_paths, lake, prepare_file
+from pipelines.ingest import begin_ingest, ingest_paths, lake, prepare_file
 from pipelines.ingest.lines import GZIP_MAGIC, head_text, starts_with
+from pipelines.ingest.parallel import commit_in_turn
 from pipelines.lock import LOCK_FILE, DataDirBusy, data_dir_lock
 from pipelines.objectstore import DuckS3FileSystem
 from pipelines.schemas import DATA_QUALITY, LAKE_TABLES, QUARANTINE, TABLES
@@ -334,6 +336,20 @@ def _objects_of(settings: Settings, commit_id: str) -> list[str]:
     return sorted(key for key in _bucket(settings) if commit_id in key)
 
 
+@pytest.fixture
+def s3_requests(monkeypatch) -> list[tuple[str, str | None]]:
+    """The S3 requests s3fs makes from now on in this process: (operation, Range)."""
+    made: list[tuple[str, str | None]] = []
+    asked = DuckS3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        made.append((method, kwargs.get("Range")))
+        return await asked(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(DuckS3FileSystem, "_call_s3", counted)
+    return made
+
+
 def test_files_are_written_at_their_lake_names_and_a_discard_deletes_them(s3_settings):
     """S3 has no rename: a prepared file's rows go straight to their partitions, under a
     commit id no log names (so outside the lake), and discarding it deletes them."""
@@ -355,8 +371,11 @@ def test_published_files_are_left_to_garbage_collection(s3_settings):
     prepared = prepare_file(s3_settings.raw_dir / HANDMADE, s3_settings)
     prepared.staged.publish()
     prepared.staged.discard()
-    commit = prepared.staged.commit_id
-    assert len(_objects_of(s3_settings, commit)) == 2
+    key, commit = prepared.staged.key, prepared.staged.commit_id
+    assert _objects_of(s3_settings, commit) == [
+        f"lake/quarantine/spans/{key}-{commit}-00001-0.parquet",
+        f"lake/spans/day=2026-10-01/{key}-{commit}-00000-0.parquet",
+    ]
     assert lake.collect_garbage(s3_settings.lake_dir) == 2
     assert _objects_of(s3_settings, commit) == []
 
@@ -374,43 +393,46 @@ def test_a_killed_prepare_leaves_files_the_next_run_removes(s3_settings):
     ]
 
 
-def test_an_ingest_copies_no_object_and_asks_for_the_bucket_once(s3_settings, monkeypatch):
+def test_an_ingest_copies_no_object_and_asks_for_the_bucket_once(s3_settings, s3_requests):
     """No staged file is copied into the lake (written there at once), and s3fs's check
     that a folder's bucket exists, before every write, is made once."""
-    calls = Counter()
-    asked = DuckS3FileSystem._call_s3
-
-    async def counted(self, method, *args, **kwargs):
-        calls[method] += 1
-        return await asked(self, method, *args, **kwargs)
-
-    monkeypatch.setattr(DuckS3FileSystem, "_call_s3", counted)
     results = ingest_paths([s3_settings.raw_dir], s3_settings, workers=1)
     assert [r.status for r in results] == ["ingested"] * 4
+    calls = Counter(method for method, _ in s3_requests)
     assert (calls["copy_object"], calls["head_bucket"]) == (0, 1)
 
 
-def test_a_raw_file_is_probed_for_its_first_bytes_only(s3_settings, monkeypatch):
+def test_a_raw_file_is_probed_for_its_first_bytes_only(s3_settings, s3_requests):
     """Telling a file's format reads its first bytes several times: each asks for those
     bytes, not for s3fs's 50 MiB block (the whole file, up to 50 MiB, once a probe);
     streaming it still takes one request a block."""
     data = bytes(range(256)) * (40 * 4096)  # 40 MiB
     raw = s3_settings.raw_dir / "big.jsonl"
     raw.write_bytes(data)
-    ranges = []
-    asked = DuckS3FileSystem._call_s3
+    s3_requests.clear()
 
-    async def counted(self, method, *args, **kwargs):
-        if method == "get_object":
-            ranges.append(kwargs.get("Range"))
-        return await asked(self, method, *args, **kwargs)
+    def ranges() -> list[str | None]:
+        asked = [asked_range for method, asked_range in s3_requests if method == "get_object"]
+        s3_requests.clear()
+        return asked
 
-    monkeypatch.setattr(DuckS3FileSystem, "_call_s3", counted)
     assert starts_with(raw, GZIP_MAGIC) is False
-    assert ranges == ["bytes=0-3"]  # the 2 bytes read and, fsspec reading ahead, 2 more
-    ranges.clear()
+    assert ranges() == ["bytes=0-3"]  # the 2 bytes read and, fsspec reading ahead, 2 more
     assert head_text(raw, 4096) == data[:4096].decode("utf-8", "replace")
-    assert ranges == ["bytes=0-3", "bytes=0-8191"]  # is it gzip? then 4 KiB and 4 ahead
-    ranges.clear()
+    assert ranges() == ["bytes=0-3", "bytes=0-8191"]  # is it gzip? then 4 KiB and 4 ahead
     assert lake.file_sha256(raw) == hashlib.sha256(data).hexdigest()
-    assert ranges == ["bytes=0-41943039"]
+    assert ranges() == ["bytes=0-41943039"]
+
+
+def test_a_second_commit_of_a_committed_file_deletes_none_of_its_files(s3_settings):
+    """A copy of a Prepared (as a Dask result is, unpickled) knows nothing of the publish
+    of the one committed: committed again, it finds its own version logged and must not
+    discard the files that version's log entry names."""
+    quality = begin_ingest(s3_settings)
+    prepared = prepare_file(s3_settings.raw_dir / HANDMADE, s3_settings, keep_keys=True)
+    copy = pickle.loads(pickle.dumps(prepared))
+    assert commit_in_turn(prepared, s3_settings, quality, None).status == "ingested"
+    again = commit_in_turn(copy, s3_settings, quality, None)
+    assert again.status == "unchanged"
+    assert len(_objects_of(s3_settings, prepared.staged.commit_id)) == 2
+    assert len(_rows(s3_settings, TABLES["spans"])) == 1

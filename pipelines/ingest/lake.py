@@ -176,7 +176,8 @@ def table_dir(lake_dir: Path, table: Table) -> Path:
 
 @dataclass
 class StagedFile:
-    """Everything one version of one source file writes, staged until published."""
+    """Everything one version of one source file writes, kept out of the lake until
+    published and logged (staged locally; on S3 at their names, see the module doc)."""
 
     lake_dir: Path
     source: Path
@@ -204,6 +205,7 @@ class StagedFile:
         return self.stage_dir if is_local(self.lake_dir) else self.lake_dir
 
     def _wrote(self, path: str) -> None:
+        """Note a file written at its lake name (on S3), for `discard`."""
         if not is_local(self.lake_dir):
             self.written.append(path)
 

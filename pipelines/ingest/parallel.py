@@ -7,8 +7,9 @@ depends on what was stored when it was parsed; a file committed in between (an e
 file of the run) can change it only when it stores, or stored, a key this file's rows
 hold. So before committing, the keys of the rows that broke no rule (written by the
 worker) are compared with those of every version logged or replaced since the file's
-log was read: any in common, and the file is parsed again, here, against the lake as
-it is now — exactly what a sequential run would have done.
+log was read, on the days its dedupe read (`seen.PassedKeys`): any in common, and the
+file is parsed again, here, against the lake as it is now — exactly what a sequential
+run would have done.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def commit_in_turn(
         return prepared
     log = lake.read_log(settings.lake_dir)
     if lake.already_ingested(log, prepared.path, prepared.sha256):  # restored meanwhile
-        prepared.staged.discard()
+        if prepared.staged.commit_id not in lake.live_commits(log):  # never this version's
+            prepared.staged.discard()  # (a copy of a committed Prepared knows no publish)
         return FileResult(prepared.path, prepared.source_format, "unchanged")
     if stale(prepared, settings.lake_dir, log):
         prepared.staged.discard()
@@ -127,7 +129,8 @@ def commit_in_turn(
 
 def stale(prepared: Prepared, lake_dir: Path, log) -> bool:
     """Whether a version logged or replaced since `prepared` read the log holds a key
-    among its rows that broke no rule (a version whose files cannot be found counts).
+    among its rows that broke no rule (a replaced version no longer on the retired list
+    counts: its keys cannot be compared).
     Only the days its dedupe looked at are read (`seen.PassedKeys`): files of a day each,
     the daily exports' usual case, are committed without reading any."""
     changed = lake.live_commits(log) ^ prepared.snapshot

@@ -8,7 +8,15 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from pipelines.ingest import FileResult, audit, ingest_file, ingest_paths, lake, prepare_file
+from pipelines.ingest import (
+    FileResult,
+    audit,
+    ingest_file,
+    ingest_paths,
+    lake,
+    parallel,
+    prepare_file,
+)
 from pipelines.ingest.parallel import stale
 from pipelines.schemas import DATA_QUALITY, EVALUATIONS, QUARANTINE, SPANS
 from tests.otlp_builder import line, span
@@ -125,7 +133,7 @@ def test_the_audit_is_a_sample_per_day_the_same_in_parallel(settings, raw, tmp_p
     assert per_day == {"2026-10-01": 2, "2026-10-02": 2}
 
 
-def test_a_key_stored_on_another_day_does_not_make_a_file_stale(settings, raw):
+def test_a_key_stored_on_another_day_does_not_make_a_file_stale(settings, raw, monkeypatch):
     """Dedupe compares a row with the stored rows of its own day only, so a version
     committed meanwhile can change a file only on the days its rows fall on: e holds a's
     span 1 on day 2 (the same key, another day; a run of one file after the other
@@ -134,5 +142,10 @@ def test_a_key_stored_on_another_day_does_not_make_a_file_stale(settings, raw):
     e = prepare_file(raw / "e.jsonl", settings, keep_keys=True)
     assert e.passed_keys["spans"].days == frozenset({"2026-10-02"})
     ingest_file(raw / "a.jsonl", settings)
+
+    def read(*args):
+        raise AssertionError(f"lake files read: {args[-1]}")
+
+    monkeypatch.setattr(parallel, "overlaps", read)
     assert stale(e, settings.lake_dir, lake.read_log(settings.lake_dir)) is False
     e.staged.discard()
