@@ -17,7 +17,7 @@ from pipelines.db import connect
 from pipelines.evals import compare
 from pipelines.evals.compare import DIMENSIONS, PRODUCTION, SHADOW, CompareError
 from pipelines.evals.runs import DiffOutput
-from pipelines.increments import local_copy
+from pipelines.increments import built_warehouse
 from pipelines.names import file_stem
 from pipelines.policy import EvalDiffPolicy, eval_diff_policy
 from pipelines.report.figures import LAYOUT
@@ -129,9 +129,7 @@ def run_compare(
     write reports/compare/<name>.{json,html}."""
     if start and end and start > end:
         raise CompareError(f"--start {start} is after --end {end}")
-    warehouse = local_copy(settings.warehouse_path)  # itself, unless on object storage
-    if not warehouse.exists():
-        raise CompareError(f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`")
+    warehouse = built_warehouse(settings.warehouse_path, CompareError)
     policy = eval_diff_policy(settings.config_dir)
     con = connect(warehouse, read_only=True)
     try:

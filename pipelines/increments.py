@@ -167,6 +167,15 @@ def local_copy(warehouse_path) -> Path:
         downloading.unlink()
 
 
+def built_warehouse(warehouse_path, error: type[Exception]) -> Path:
+    """The local file of the built warehouse (`local_copy`), or `error` saying there is
+    none yet and how to make one."""
+    local = local_copy(warehouse_path)
+    if not local.exists():
+        raise error(f"{warehouse_path}: no warehouse yet; run `fleetledger build`")
+    return local
+
+
 def forget_older_copies(folder: Path, current: Path) -> None:
     """Delete the cached copies of older versions of the warehouse object."""
     for old in folder.glob(cached_name("*")):

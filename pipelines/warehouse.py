@@ -88,12 +88,7 @@ from pipelines.schemas import (
 )
 from pipelines.settings import Settings
 
-__all__ = ["BuildResult", "ModelError", "SliceBatch", "build", "load_models", "local_copy",
-           "run_slice_batch"]  # fmt: skip
-
-# a local file holding the current warehouse, wherever the data dir is (one definition:
-# `increments.read_state` needs it too, and increments cannot import this module)
-local_copy = increments.local_copy
+__all__ = ["BuildResult", "ModelError", "SliceBatch", "build", "load_models", "run_slice_batch"]
 
 FACT_DAYS_PER_WRITE = 8  # day partitions per COPY when old rows are merged in
 PYTHON_MARTS = (*drift_marts.MARTS.values(), comparisons.MART, portfolio.MART)
@@ -142,7 +137,9 @@ def build(
     _remove_killed_builds(folder)
     build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     building = folder / f".warehouse-{build_id}.duckdb"
-    previous_file = local_copy(settings.warehouse_path) if plan.mode == "incremental" else None
+    previous_file = (
+        increments.local_copy(settings.warehouse_path) if plan.mode == "incremental" else None
+    )
     if previous_file is not None:  # its rollups are updated in place
         _copy_warehouse(previous_file, building)
     con = connect(building, memory_limit=settings.duckdb_memory_limit)

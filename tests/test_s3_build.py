@@ -22,7 +22,7 @@ from pipelines import warehouse
 from pipelines.alerts import alerts_in_warehouse
 from pipelines.analyst import open_read_only
 from pipelines.db import connect
-from pipelines.increments import local_dir, read_state
+from pipelines.increments import local_copy, local_dir, read_state
 from pipelines.ingest import ingest_paths
 from pipelines.settings import Settings
 from tests.conftest import generated_demo
@@ -123,7 +123,7 @@ def full_builds(lakes):
 def test_full_build_on_s3_equals_the_local_one(lakes, full_builds):
     local, remote, _, cwd = lakes
     assert [r.mode for r in full_builds] == ["full", "full"]
-    assert _compare(local.warehouse_path, warehouse.local_copy(remote.warehouse_path)) == FULL_ROWS
+    assert _compare(local.warehouse_path, local_copy(remote.warehouse_path)) == FULL_ROWS
     keys = _bucket_keys(str(remote.data_dir))
     assert "warehouse.duckdb" in keys
     assert not [k for k in keys if ".warehouse-" in k or ".build-" in k]
@@ -144,7 +144,7 @@ def test_incremental_build_on_s3_equals_the_local_one(lakes, full_builds):
     assert [r.mode for r in built] == ["incremental", "incremental"]
     assert built[0].touched_days == built[1].touched_days
     assert built[0].n_touched_traces == built[1].n_touched_traces > 0
-    assert _compare(local.warehouse_path, warehouse.local_copy(remote.warehouse_path)) == ALL_ROWS
+    assert _compare(local.warehouse_path, local_copy(remote.warehouse_path)) == ALL_ROWS
     # the readers open the warehouse wherever it is: the same alerts, an analyst's query
     assert alerts_in_warehouse(remote.warehouse_path) == alerts_in_warehouse(local.warehouse_path)
     analyst = open_read_only(remote.warehouse_path)
@@ -163,25 +163,25 @@ def test_incremental_build_on_s3_equals_the_local_one(lakes, full_builds):
 
 def test_local_copy_downloads_only_a_changed_object(lakes, full_builds):
     _, remote, _, _ = lakes
-    first = warehouse.local_copy(remote.warehouse_path)
+    first = local_copy(remote.warehouse_path)
     assert first.parent == local_dir(remote.warehouse_path)
     assert sorted(p.name for p in first.parent.iterdir()) == [first.name]  # one copy kept
     stamp = first.stat().st_mtime_ns
-    assert warehouse.local_copy(remote.warehouse_path) == first
+    assert local_copy(remote.warehouse_path) == first
     assert first.stat().st_mtime_ns == stamp  # not downloaded again
     fs = remote.warehouse_path.fs
     original = first.read_bytes()
     fs.pipe_file(remote.warehouse_path.path, original + b"\0")  # another version
-    second = warehouse.local_copy(remote.warehouse_path)
+    second = local_copy(remote.warehouse_path)
     assert second != first and second.read_bytes() == original + b"\0"
     assert not first.exists()  # the older copy is forgotten
     fs.pipe_file(remote.warehouse_path.path, original)  # put the built one back
-    assert warehouse.local_copy(remote.warehouse_path).read_bytes() == original
+    assert local_copy(remote.warehouse_path).read_bytes() == original
 
 
 def test_no_warehouse_on_s3_yet(s3_url):
     remote = Settings(data_dir=UPath(s3_url))
-    assert not warehouse.local_copy(remote.warehouse_path).exists()
+    assert not local_copy(remote.warehouse_path).exists()
     assert read_state(remote.warehouse_path) is None
 
 
@@ -211,4 +211,4 @@ def test_full_build_fanned_out_to_other_processes_on_s3(lakes, full_builds):
     assert (result.mode, mapped) == ("full", [BATCHES])
     assert not killed.exists() and not stray.exists()
     # the local warehouse is incremental by now: equal to a full build (test_incremental)
-    assert _compare(local.warehouse_path, warehouse.local_copy(remote.warehouse_path)) == ALL_ROWS
+    assert _compare(local.warehouse_path, local_copy(remote.warehouse_path)) == ALL_ROWS

@@ -17,7 +17,7 @@ import polars as pl
 
 from pipelines.db import connect
 from pipelines.errors import UserError
-from pipelines.increments import local_copy
+from pipelines.increments import built_warehouse
 from pipelines.names import file_stem
 from pipelines.report.queries import month_bounds
 from pipelines.report.render import MONTH, write_whole
@@ -93,11 +93,7 @@ def export_candidates(
     """Write the month's new candidates as JSONL; (path, written, already in the dataset)."""
     if not MONTH.match(month):
         raise CandidatesError(f"month must look like 2026-10, got {month!r}")
-    warehouse = local_copy(settings.warehouse_path)  # itself, unless on object storage
-    if not warehouse.exists():
-        raise CandidatesError(
-            f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`"
-        )
+    warehouse = built_warehouse(settings.warehouse_path, CandidatesError)
     known = existing_ids(dataset)
     con = connect(warehouse, read_only=True)
     try:

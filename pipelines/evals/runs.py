@@ -14,7 +14,7 @@ import polars as pl
 from pipelines.db import connect
 from pipelines.evals import diff, ledger
 from pipelines.evals.diff import DiffError
-from pipelines.increments import local_copy
+from pipelines.increments import built_warehouse
 from pipelines.names import file_stem
 from pipelines.policy import eval_diff_policy
 from pipelines.report.figures import LAYOUT
@@ -74,9 +74,7 @@ def run_diff(
     """Compare two runs (or variants) of `agent`; write reports/diffs/<name>.{json,html}."""
     if baseline == candidate:
         raise DiffError("baseline and candidate are the same run")
-    warehouse = local_copy(settings.warehouse_path)  # itself, unless on object storage
-    if not warehouse.exists():
-        raise DiffError(f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`")
+    warehouse = built_warehouse(settings.warehouse_path, DiffError)
     policy = eval_diff_policy(settings.config_dir)
     con = connect(warehouse, read_only=True)
     try:

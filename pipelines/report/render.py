@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from pipelines.db import connect
 from pipelines.errors import UserError
-from pipelines.increments import local_copy
+from pipelines.increments import built_warehouse, local_copy
 from pipelines.names import safe_name
 from pipelines.periods import MONTH
 from pipelines.policy import portfolio_policy
@@ -95,9 +95,7 @@ def _read_checked(settings: Settings, month: str) -> dict[str, pl.DataFrame]:
     """The month's data, or a ReportError saying why there is none."""
     if not MONTH.match(month):
         raise ReportError(f"month must look like 2026-10, got {month!r}")
-    warehouse = local_copy(settings.warehouse_path)  # itself, unless on object storage
-    if not warehouse.exists():
-        raise ReportError(f"{settings.warehouse_path}: no warehouse yet; run `fleetledger build`")
+    warehouse = built_warehouse(settings.warehouse_path, ReportError)
     con = connect(warehouse, read_only=True)
     try:
         data = _read_month(con, month)
