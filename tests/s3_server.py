@@ -52,3 +52,12 @@ def s3_url(s3_endpoint) -> str:
     bucket = f"fleet-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=bucket)  # us-east-1: no location constraint
     return f"s3://{bucket}/fleet"
+
+
+def objects(url: str) -> list[str]:
+    """Every object under `url` (s3://bucket/prefix), as paths relative to it."""
+    import pipelines.objectstore
+
+    fs = pipelines.objectstore.filesystem(url)
+    root = fs._strip_protocol(url)
+    return sorted(path.removeprefix(root + "/") for path in fs.find(root))

@@ -17,7 +17,7 @@ from datetime import date
 import pytest
 from upath import UPath
 
-import pipelines.objectstore  # before any UPath's filesystem is made
+import pipelines.objectstore  # noqa: F401  (before any UPath's filesystem is made)
 from pipelines import warehouse
 from pipelines.alerts import alerts_in_warehouse
 from pipelines.analyst import open_read_only
@@ -26,6 +26,7 @@ from pipelines.increments import local_copy, local_dir, read_state
 from pipelines.ingest import ingest_paths
 from pipelines.settings import Settings
 from tests.conftest import generated_demo
+from tests.s3_server import objects
 from tests.test_incremental import _relations, _same
 
 # Columns that differ between the two warehouses by design: the clock of each ingest run
@@ -50,14 +51,7 @@ def _named(state) -> set[str]:
 def _fact_objects(settings) -> set[str]:
     """The URLs of every fact file object under the data dir's marts/."""
     url = str(settings.data_dir)
-    return {f"{url}/{k}" for k in _bucket_keys(url) if k.startswith("marts/fct_")}
-
-
-def _bucket_keys(url: str) -> list[str]:
-    """Every object under `url`, relative to it."""
-    fs = pipelines.objectstore.filesystem(url)
-    root = url.removeprefix("s3://")
-    return sorted(key.removeprefix(root + "/") for key in fs.find(root))
+    return {f"{url}/{k}" for k in objects(url) if k.startswith("marts/fct_")}
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +118,7 @@ def test_full_build_on_s3_equals_the_local_one(lakes, full_builds):
     local, remote, _, cwd = lakes
     assert [r.mode for r in full_builds] == ["full", "full"]
     assert _compare(local.warehouse_path, local_copy(remote.warehouse_path)) == FULL_ROWS
-    keys = _bucket_keys(str(remote.data_dir))
+    keys = objects(str(remote.data_dir))
     assert "warehouse.duckdb" in keys
     assert not [k for k in keys if ".warehouse-" in k or ".build-" in k]
     # every fact file the warehouse names is an object under the bucket's marts/, and
@@ -157,7 +151,7 @@ def test_incremental_build_on_s3_equals_the_local_one(lakes, full_builds):
     # the previous build's facts are kept (an analyst may read them), older ones deleted
     now = _named(read_state(remote.warehouse_path))
     assert now != before and _fact_objects(remote) == now | before
-    assert not [k for k in _bucket_keys(str(remote.data_dir)) if ".warehouse-" in k]
+    assert not [k for k in objects(str(remote.data_dir)) if ".warehouse-" in k]
     assert list(cwd.iterdir()) == []
 
 

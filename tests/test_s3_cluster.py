@@ -22,6 +22,7 @@ from pipelines.flows import nightly
 from pipelines.ingest import lake
 from pipelines.schemas import LAKE_TABLES
 from pipelines.settings import Settings
+from tests.s3_server import objects
 from tests.test_cluster import (
     DEMO_LAKE_ROWS,
     lake_checksums,
@@ -62,13 +63,6 @@ def upload_raw(source: Settings, url: str, reports_dir: Path) -> Settings:
     fs.put(f"{source.raw_dir}/", objectstore.join(url, "raw") + "/", recursive=True)
     return Settings.from_env(env={}, data_dir=url, config_dir=source.config_dir,
                              reports_dir=reports_dir)  # fmt: skip
-
-
-def objects(url: str) -> list[str]:
-    """Every object under `url`, as paths relative to it."""
-    fs = objectstore.filesystem(url)
-    root = fs._strip_protocol(url)
-    return sorted(path.removeprefix(root + "/") for path in fs.find(root))
 
 
 @pytest.mark.flow
